@@ -1,0 +1,281 @@
+"""Settings from the environment and jobs.toml, validated with errors that name the file and key."""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from snapshots.errors import ConfigError
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_BUDGET = re.compile(r"^\s*(\d+)\s*/\s*(.+)$")
+
+
+def parse_duration(text: str) -> float:
+    """Parse "30s", "5m", "1h", "2d" or "250ms" into seconds; raise ValueError saying the format."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"bad duration {text!r}: use a number and a unit, like '30s', '5m', '1h'")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"bad duration {text!r}: it must be greater than zero")
+    return seconds
+
+
+class Secret:
+    """A credential that never shows itself in repr, str or logs; `reveal()` is the only way out."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """At most `requests` upstream requests per `period_seconds` for one provider."""
+
+    requests: int
+    period_seconds: float
+
+    @classmethod
+    def parse(cls, text: str) -> Budget:
+        match = _BUDGET.match(text)
+        if not match:
+            raise ValueError(f"bad budget {text!r}: use 'N/period', like '900/60s'")
+        requests = int(match.group(1))
+        if requests <= 0:
+            raise ValueError(f"bad budget {text!r}: the request count must be at least 1")
+        return cls(requests, parse_duration(match.group(2)))
+
+    def __str__(self) -> str:
+        return f"{self.requests}/{self.period_seconds:g}s"
+
+
+@dataclass(frozen=True)
+class ProviderSettings:
+    """One upstream service as configured: where it is, how to authenticate, how much to spend."""
+
+    name: str
+    base_url: str | None
+    token: Secret | None
+    budget: Budget | None
+    timeout_seconds: float
+    token_source: str  # where the token is expected, for "disabled" messages (never the token)
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """One registered dataset as configured; the registry fills defaults from the dataset's definition."""
+
+    name: str
+    ttl_seconds: float | None
+    keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class JobsConfig:
+    """The parsed jobs.toml with environment overrides applied."""
+
+    path: Path
+    providers: Mapping[str, ProviderSettings]
+    datasets: Mapping[str, DatasetSettings]
+    read_wait_seconds: float = 10.0
+    refresh_ahead: float = 0.8
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Process settings from the environment (SNAPSHOTS_*)."""
+
+    database_url: str | None
+    data_dir: Path
+    config_path: Path = field(default=Path("jobs.toml"))
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        data_dir = env.get("SNAPSHOTS_DATA_DIR") or platformdirs.user_data_dir("snapshots")
+        return cls(
+            database_url=env.get("SNAPSHOTS_DATABASE_URL") or None,
+            data_dir=Path(data_dir).expanduser(),
+            config_path=Path(env.get("SNAPSHOTS_CONFIG") or "jobs.toml"),
+        )
+
+
+_TOP_KEYS = {"service", "providers", "datasets"}
+_SERVICE_KEYS = {"read_wait", "refresh_ahead"}
+_PROVIDER_KEYS = {"base_url", "token", "token_file", "budget", "timeout"}
+_DATASET_KEYS = {"ttl", "keys"}
+_DEFAULT_TIMEOUT = 30.0
+
+
+class _Reader:
+    """Walks the TOML tree and raises ConfigError naming the file and the dotted key."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, where: str, what: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {where}: {what}")
+
+    def table(self, value: object, where: str, allowed: set[str]) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise self.fail(where, f"must be a table, got {type(value).__name__}")
+        unknown = sorted(set(value) - allowed)
+        if unknown:
+            known = ", ".join(sorted(allowed))
+            raise self.fail(where, f"unknown key {unknown[0]!r} (known keys: {known})")
+        return value
+
+    def string(self, table: Mapping[str, Any], name: str, where: str) -> str | None:
+        value = table.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self.fail(f"{where}.{name}", f"must be a string, got {type(value).__name__}")
+        return value
+
+    def duration(self, table: Mapping[str, Any], name: str, where: str) -> float | None:
+        value = self.string(table, name, where)
+        if value is None:
+            return None
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            raise self.fail(f"{where}.{name}", str(exc)) from None
+
+
+def _expand_env(value: str | None, env: Mapping[str, str]) -> str | None:
+    """Replace ${VAR} with the environment's value; an empty result counts as unset."""
+    if value is None:
+        return None
+    expanded = _ENV_REF.sub(lambda m: env.get(m.group(1), ""), value)
+    return expanded or None
+
+
+def _token_source(table: Mapping[str, Any], name: str) -> str:
+    env_name = f"SNAPSHOTS_{name.upper()}_TOKEN"
+    if isinstance(table.get("token_file"), str):
+        return f"token_file {table['token_file']} or {env_name}"
+    raw = table.get("token")
+    if isinstance(raw, str):
+        refs = _ENV_REF.findall(raw)
+        if refs:
+            return f"{refs[0]} or {env_name}"
+    return f"providers.{name}.token or {env_name}"
+
+
+def _provider(reader: _Reader, name: str, raw: object, env: Mapping[str, str]) -> ProviderSettings:
+    where = f"providers.{name}"
+    table = reader.table(raw, where, _PROVIDER_KEYS)
+    prefix = f"SNAPSHOTS_{name.upper()}_"
+    base_url = env.get(prefix + "BASE_URL") or _expand_env(
+        reader.string(table, "base_url", where), env
+    )
+    if base_url is not None and not re.match(r"^https?://[^/\s]+", base_url):
+        raise reader.fail(
+            f"{where}.base_url", f"must be an http:// or https:// URL, got {base_url!r}"
+        )
+    token = env.get(prefix + "TOKEN") or _expand_env(reader.string(table, "token", where), env)
+    token_file = reader.string(table, "token_file", where)
+    if token is None and token_file is not None:
+        token_path = (reader.path.parent / Path(token_file).expanduser()).resolve()
+        try:
+            token = token_path.read_text().strip() or None
+        except OSError as exc:
+            raise reader.fail(
+                f"{where}.token_file", f"cannot read {token_path}: {exc.strerror}"
+            ) from None
+    budget_text = env.get(prefix + "BUDGET") or reader.string(table, "budget", where)
+    try:
+        budget = Budget.parse(budget_text) if budget_text else None
+    except ValueError as exc:
+        raise reader.fail(f"{where}.budget", str(exc)) from None
+    timeout = reader.duration(table, "timeout", where) or _DEFAULT_TIMEOUT
+    return ProviderSettings(
+        name=name,
+        base_url=base_url.rstrip("/") if base_url else None,
+        token=Secret(token) if token else None,
+        budget=budget,
+        timeout_seconds=timeout,
+        token_source=_token_source(table, name),
+    )
+
+
+def _dataset(reader: _Reader, name: str, raw: object) -> DatasetSettings:
+    where = f'datasets."{name}"'
+    table = reader.table(raw, where, _DATASET_KEYS)
+    keys = table.get("keys", [])
+    if not isinstance(keys, list) or not all(isinstance(k, str) and k for k in keys):
+        raise reader.fail(f"{where}.keys", "must be a list of non-empty strings")
+    if len(set(keys)) != len(keys):
+        raise reader.fail(f"{where}.keys", "lists a key twice")
+    return DatasetSettings(
+        name=name, ttl_seconds=reader.duration(table, "ttl", where), keys=tuple(keys)
+    )
+
+
+def load_jobs(
+    path: Path, env: Mapping[str, str] | None = None, *, providers: tuple[str, ...] = ()
+) -> JobsConfig:
+    """Read and validate jobs.toml; `providers` are the built-in names that env overrides apply to."""
+    env = os.environ if env is None else env
+    reader = _Reader(path)
+    try:
+        raw = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: file not found (pass --config PATH or set SNAPSHOTS_CONFIG)"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    top = reader.table(raw, "top level", _TOP_KEYS)
+    service = reader.table(top.get("service", {}), "service", _SERVICE_KEYS)
+    read_wait = reader.duration(service, "read_wait", "service") or 10.0
+    refresh_ahead = service.get("refresh_ahead", 0.8)
+    if not isinstance(refresh_ahead, int | float) or not 0.1 <= refresh_ahead <= 1.0:
+        raise reader.fail("service.refresh_ahead", "must be a number between 0.1 and 1.0")
+
+    raw_providers = reader.table(
+        top.get("providers", {}), "providers", set(top.get("providers", {}))
+    )
+    names = sorted(set(raw_providers) | {p for p in providers if _env_mentions(env, p)})
+    provider_settings = {n: _provider(reader, n, raw_providers.get(n, {}), env) for n in names}
+    raw_datasets = reader.table(top.get("datasets", {}), "datasets", set(top.get("datasets", {})))
+    dataset_settings = {n: _dataset(reader, n, v) for n, v in raw_datasets.items()}
+    return JobsConfig(
+        path=path,
+        providers=provider_settings,
+        datasets=dataset_settings,
+        read_wait_seconds=read_wait,
+        refresh_ahead=float(refresh_ahead),
+    )
+
+
+def _env_mentions(env: Mapping[str, str], provider: str) -> bool:
+    prefix = f"SNAPSHOTS_{provider.upper()}_"
+    return any(k.startswith(prefix) and env[k] for k in env)

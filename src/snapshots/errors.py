@@ -1,0 +1,73 @@
+"""The one exception family of the service; the API maps each class to a status and a code."""
+
+from __future__ import annotations
+
+
+class SnapshotsError(Exception):
+    """Base of every error the service raises on purpose; `code` and `status` drive the API."""
+
+    code = "internal"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class ConfigError(SnapshotsError):
+    """The configuration file or environment is invalid; the message names the file and key."""
+
+    code = "config_invalid"
+    status = 500
+
+
+class UnknownDataset(SnapshotsError):
+    """A dataset name that is not registered in this process."""
+
+    code = "unknown_dataset"
+    status = 404
+
+
+class MalformedKey(SnapshotsError):
+    """A key that does not match the dataset's key format; the message shows the format."""
+
+    code = "malformed_key"
+    status = 400
+
+
+class DatasetDisabled(SnapshotsError):
+    """A dataset whose provider lacks a setting (usually its token)."""
+
+    code = "dataset_disabled"
+    status = 409
+
+
+class UpstreamNotFound(SnapshotsError):
+    """The upstream confirmed that the key does not exist."""
+
+    code = "not_found"
+    status = 404
+
+
+class UpstreamError(SnapshotsError):
+    """A fetch failed (transport error, bad status, malformed payload); the message is safe to show."""
+
+    code = "upstream_error"
+    status = 502
+
+
+class Unavailable(SnapshotsError):
+    """No snapshot is stored and none could be obtained within the wait."""
+
+    code = "unavailable"
+    status = 503
+
+    def __init__(self, message: str, retry_after: int = 5) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database does not answer; reads fail fast instead of hanging."""
+
+    code = "database_unavailable"

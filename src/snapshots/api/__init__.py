@@ -1,0 +1,1 @@
+"""The read API (Litestar): routes, error mapping, response schemas."""

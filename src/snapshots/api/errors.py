@@ -1,0 +1,63 @@
+"""Maps every exception to the JSON error body, with no stack trace or internal message leaking."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+from snapshots.api.schemas import ErrorBody, ErrorDetail
+from snapshots.errors import DatabaseUnavailable, SnapshotsError, Unavailable
+from snapshots.logs import get_logger
+
+log = get_logger(__name__)
+
+_HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+def error_response(
+    status: int, code: str, message: str, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    return Response(
+        ErrorBody(ErrorDetail(code=code, message=message)),
+        status_code=status,
+        media_type=MediaType.JSON,
+        headers=headers,
+    )
+
+
+def snapshots_error(_: Request[Any, Any, Any], exc: SnapshotsError) -> Response[Any]:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
+    return error_response(exc.status, exc.code, exc.message, headers)
+
+
+def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    message = str(exc.detail)
+    if exc.status_code == 404:
+        message = "no such route; see /schema for the API"
+    return error_response(exc.status_code, code, message, dict((exc.headers or {}).items()))
+
+
+def database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.warning("database.unavailable", path=request.url.path, error_type=type(exc).__name__)
+    unavailable = DatabaseUnavailable("the database is not answering; retry shortly", retry_after=5)
+    return snapshots_error(request, unavailable)
+
+
+def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error("request.failed", path=request.url.path, error_type=type(exc).__name__, exc_info=exc)
+    return error_response(500, "internal", "internal error; the service log has the details")
+
+
+EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
+    SnapshotsError: snapshots_error,
+    HTTPException: http_error,
+    OperationalError: database_error,
+    InterfaceError: database_error,
+    PoolTimeout: database_error,
+    Exception: internal_error,
+}

@@ -1,0 +1,204 @@
+"""The `snapshots` command: serve, migrate, simulate, demo."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import signal
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from snapshots import __version__
+from snapshots.config import JobsConfig, Settings, load_jobs
+from snapshots.database import embedded_postgres, migrate, redacted, sqlalchemy_url
+from snapshots.errors import ConfigError
+from snapshots.logs import configure_logging, get_logger
+from snapshots.providers import BUILT_IN
+from snapshots.registry import Registry
+from snapshots.serving import start_in_thread, uvicorn_config
+
+log = get_logger("snapshots.cli")
+EXIT_CONFIG = 2
+
+DEMO_JOBS = """\
+# Written by `snapshots demo`: the built-in datasets against the local simulator.
+[service]
+read_wait = "10s"
+
+[providers.pagerduty]
+base_url = "{simulator}/pagerduty"
+token = "sim-pagerduty-token"   # the simulator's fixed token, not a real credential
+budget = "900/60s"
+
+[datasets."pagerduty.schedule_users"]
+ttl = "1m"
+keys = ["PSCH001", "PSCH002", "PSCH003"]
+"""
+
+
+def _load_config(path: Path) -> JobsConfig:
+    """Parse jobs.toml and resolve it against the built-in providers, so every mistake shows at start."""
+    config = load_jobs(path, providers=tuple(p.name for p in BUILT_IN))
+    Registry.from_config(config)
+    return config
+
+
+@contextlib.contextmanager
+def _database(settings: Settings, data_dir: Path | None = None) -> Iterator[str]:
+    """SNAPSHOTS_DATABASE_URL when set, else an embedded PostgreSQL stopped on exit."""
+    if settings.database_url:
+        yield sqlalchemy_url(settings.database_url)
+        return
+    with embedded_postgres(data_dir or settings.data_dir) as url:
+        yield url
+
+
+def _serve(
+    config: JobsConfig,
+    settings: Settings,
+    host: str,
+    port: int,
+    migrate_first: bool,
+    data_dir: Path | None = None,
+) -> None:
+    from snapshots.api.app import create_app
+
+    with _database(settings, data_dir) as url:
+        log.info("database.selected", url=redacted(url))
+        if migrate_first:
+            migrate(url)
+        log.info("service.starting", url=f"http://{host}:{port}", config=str(config.path))
+        uvicorn.Server(uvicorn_config(create_app(config, url), host, port)).run()
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    config = _load_config(args.config or settings.config_path)
+    _serve(config, settings, args.host, args.port, not args.no_migrate)
+    return 0
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    with _database(settings) as url:
+        migrate(url, args.revision)
+        print(f"database at {redacted(url)} is at revision {args.revision}")
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from snapshots.simulator import SimulatorState, create_simulator_app
+
+    app = create_simulator_app(SimulatorState(latency_seconds=args.latency))
+    print(f"simulator on http://{args.host}:{args.port} (counters at /_sim/counters)", flush=True)
+    uvicorn.Server(uvicorn_config(app, args.host, args.port)).run()
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from snapshots.simulator import create_simulator_app
+
+    settings = Settings.from_env()
+    simulator = start_in_thread(create_simulator_app(), port=args.simulator_port)
+    demo_dir = settings.data_dir / "demo"
+    demo_dir.mkdir(parents=True, exist_ok=True)
+    jobs = demo_dir / "jobs.toml"
+    jobs.write_text(DEMO_JOBS.format(simulator=simulator.url))
+    config = _load_config(jobs)
+    base = f"http://{args.host}:{args.port}"
+    print(
+        "\n".join(
+            [
+                f"simulator:  {simulator.url}  (request counters: {simulator.url}/_sim/counters)",
+                f"config:     {jobs}",
+                f"service:    {base}",
+                "try:",
+                f"  curl {base}/api/v1/snapshots/pagerduty.schedule_users/PSCH001",
+                f"  curl {base}/api/v1/snapshots/pagerduty.schedule_users/PSCH007   (cold miss: fetched on first read)",
+                f"  curl -X POST {simulator.url}/_sim/pagerduty/schedules/PSCH001/rotate   (then wait for the next refresh)",
+                f"  curl {base}/readyz",
+            ]
+        ),
+        flush=True,
+    )
+    try:
+        _serve(config, settings, args.host, args.port, migrate_first=True, data_dir=demo_dir)
+    finally:
+        simulator.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="snapshots",
+        description="A gateway serving fresh, budgeted snapshots of external API data.",
+    )
+    parser.add_argument("--version", action="version", version=f"snapshots {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser(
+        "serve", help="run the read API and the refresh scheduler in one process"
+    )
+    serve.add_argument(
+        "--config", type=Path, help="jobs file (default: $SNAPSHOTS_CONFIG or ./jobs.toml)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
+    serve.add_argument(
+        "--no-migrate", action="store_true", help="do not upgrade the schema on start"
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    mig = commands.add_parser(
+        "migrate", help="upgrade the database schema (default: to the newest revision)"
+    )
+    mig.add_argument(
+        "--revision", default="head", help="alembic revision to upgrade to (default head)"
+    )
+    mig.set_defaults(func=cmd_migrate)
+
+    sim = commands.add_parser("simulate", help="run the fake upstream APIs (PagerDuty) on one port")
+    sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    sim.add_argument("--port", type=int, default=8001, help="port to bind (default 8001)")
+    sim.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
+    sim.set_defaults(func=cmd_simulate)
+
+    demo = commands.add_parser(
+        "demo", help="start the simulator and serve a demo config against it"
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    demo.add_argument("--port", type=int, default=8000, help="service port (default 8000)")
+    demo.add_argument(
+        "--simulator-port", type=int, default=8001, help="simulator port (default 8001)"
+    )
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def _exit_on_sigterm(signum: int, frame: FrameType | None) -> None:
+    # uvicorn shuts down gracefully on SIGTERM and then re-raises it to the previous handler.
+    # Turning it into SystemExit(0) here lets `finally` blocks run (stopping the embedded
+    # PostgreSQL) and gives supervisors a clean exit status.
+    raise SystemExit(0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging()
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"snapshots: configuration error: {exc.message}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,95 @@
+"""Test helpers: handles on the simulator and a running gateway, a jobs.toml writer, polling."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+
+from snapshots.serving import BackgroundServer
+
+SIM_TOKEN = "sim-pagerduty-token"
+
+
+class Simulator:
+    """Test-side handle on the simulator's control API."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.http = httpx.Client(base_url=url, timeout=10)
+
+    def requests(self, provider: str = "pagerduty") -> int:
+        return int(self.http.get("/_sim/counters").json()[provider]["requests"])
+
+    def rotate_schedule(self, schedule_id: str) -> None:
+        self.http.post(f"/_sim/pagerduty/schedules/{schedule_id}/rotate").raise_for_status()
+
+    def set_token(self, provider: str, token: str) -> None:
+        self.http.put(f"/_sim/tokens/{provider}", json={"token": token}).raise_for_status()
+
+    def set_latency(self, seconds: float) -> None:
+        self.http.put("/_sim/latency", json={"seconds": seconds}).raise_for_status()
+
+
+def jobs_toml(
+    simulator_url: str,
+    *,
+    token: str | None = SIM_TOKEN,
+    ttl: str = "5m",
+    keys: tuple[str, ...] = (),
+    extra: str = "",
+) -> str:
+    token_line = f'token = "{token}"' if token is not None else ""
+    key_list = ", ".join(f'"{k}"' for k in keys)
+    return f"""
+[service]
+read_wait = "10s"
+
+[providers.pagerduty]
+base_url = "{simulator_url}/pagerduty"
+{token_line}
+budget = "900/60s"
+timeout = "5s"
+
+[datasets."pagerduty.schedule_users"]
+ttl = "{ttl}"
+keys = [{key_list}]
+{extra}
+"""
+
+
+class Gateway:
+    """A running gateway (API + scheduler) on a background thread, and an HTTP client for it."""
+
+    def __init__(self, server: BackgroundServer) -> None:
+        self.server = server
+        self.http = httpx.Client(base_url=server.url, timeout=30)
+
+    def snapshot(self, dataset: str, key: str) -> httpx.Response:
+        return self.http.get(f"/api/v1/snapshots/{dataset}/{key}")
+
+    def stop(self) -> None:
+        self.http.close()
+        self.server.stop()
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
+    """Poll until `predicate()` is truthy and return it; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def runs_with_outcome(db: psycopg.Connection[Any], outcome: str) -> int:
+    """How many refresh runs ended with `outcome`."""
+    row = db.execute("SELECT count(*) FROM refresh_runs WHERE outcome = %s", (outcome,)).fetchone()
+    return int(row[0]) if row else 0

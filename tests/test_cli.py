@@ -1,0 +1,185 @@
+"""The `snapshots` command as an operator runs it: real processes, real ports, real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import pytest
+from alembic.script import ScriptDirectory
+
+from helpers import Simulator, jobs_toml, wait_for
+from snapshots.database import alembic_config
+
+SNAPSHOTS = [sys.executable, "-m", "snapshots.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPSHOTS_")}
+    env.update(extra)
+    return env
+
+
+class Service:
+    """A `snapshots` process started in the background, stopped with SIGTERM like a supervisor would."""
+
+    def __init__(self, args: list[str], env: dict[str, str], port: int, log: Path) -> None:
+        self.log = log
+        self.process = subprocess.Popen(
+            [*SNAPSHOTS, *args], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        wait_for(self._ready, timeout=60)
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            pytest.fail(f"service exited with {self.process.returncode}:\n{self.log.read_text()}")
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def services() -> Iterator[list[Service]]:
+    started: list[Service] = []
+    yield started
+    for service in started:
+        if service.process.poll() is None:
+            service.process.kill()
+            service.process.wait()
+
+
+def test_help_lists_every_command() -> None:
+    result = subprocess.run([*SNAPSHOTS, "--help"], capture_output=True, text=True, check=True)
+
+    for command in ("serve", "migrate", "simulate", "demo"):
+        assert f"    {command} " in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('[providers.pagerduty]\ntokn = "x"\n', "providers.pagerduty: unknown key 'tokn'"),
+        ('[datasets."pagerduty.schedule_users"]\nttl = "soon"\n', "ttl: bad duration 'soon'"),
+        ('[datasets."jenkins.jobs"]\n', "unknown provider 'jenkins'"),
+    ],
+)
+def test_broken_jobs_file_exits_2_with_one_line(tmp_path: Path, text: str, expected: str) -> None:
+    config = tmp_path / "jobs.toml"
+    config.write_text(text)
+
+    result = subprocess.run(
+        [*SNAPSHOTS, "serve", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        timeout=60,
+    )
+
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert str(config) in lines[0]
+    assert expected in lines[0]
+
+
+def test_serve_on_database_url_serves_snapshots_and_stops_on_sigterm(
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    simulator: Simulator,
+    services: list[Service],
+) -> None:
+    config = tmp_path / "jobs.toml"
+    config.write_text(jobs_toml(simulator.url, keys=("PSCH001",)))
+    port = _free_port()
+    service = Service(
+        ["serve", "--config", str(config), "--port", str(port)],
+        _env(SNAPSHOTS_DATABASE_URL=database_url),
+        port,
+        tmp_path / "serve.log",
+    )
+    services.append(service)
+
+    body = httpx.get(
+        f"{service.url}/api/v1/snapshots/pagerduty.schedule_users/PSCH001", timeout=15
+    ).json()
+
+    assert body["key"] == "PSCH001"
+    assert body["data"]
+    assert all("email" in user for user in body["data"])
+    assert set(body["freshness"]) == {
+        "fetched_at",
+        "verified_at",
+        "age_seconds",
+        "ttl_seconds",
+        "stale",
+        "next_refresh_at",
+        "last_error",
+    }
+    assert db.execute("SELECT count(*) FROM snapshots WHERE key = 'PSCH001'").fetchone() == (1,)
+    assert service.terminate() == 0
+
+
+def test_demo_runs_on_embedded_postgres_and_stops_it_on_exit(
+    tmp_path: Path, services: list[Service]
+) -> None:
+    port, simulator_port = _free_port(), _free_port()
+    data_dir = tmp_path / "data"
+    service = Service(
+        ["demo", "--port", str(port), "--simulator-port", str(simulator_port)],
+        _env(SNAPSHOTS_DATA_DIR=str(data_dir)),
+        port,
+        tmp_path / "demo.log",
+    )
+    services.append(service)
+
+    response = httpx.get(
+        f"{service.url}/api/v1/snapshots/pagerduty.schedule_users/PSCH002", timeout=15
+    )
+
+    assert response.status_code == 200
+    assert response.json()["data"]
+    pgdata = data_dir / "demo" / "pgdata"
+    assert (pgdata / "postmaster.pid").exists()
+    assert service.terminate() == 0
+    assert not (pgdata / "postmaster.pid").exists()  # the embedded server was stopped cleanly
+
+
+def test_migrate_upgrades_a_database_given_by_url(
+    database_url: str, db: psycopg.Connection[Any]
+) -> None:
+    db.execute(
+        "UPDATE alembic_version SET version_num = '0001'"
+    )  # idempotent at head; proves it ran
+    result = subprocess.run(
+        [*SNAPSHOTS, "migrate"],
+        capture_output=True,
+        text=True,
+        env=_env(SNAPSHOTS_DATABASE_URL=database_url),
+        timeout=60,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "revision head" in result.stdout
+    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
+    assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (head,)

@@ -1,0 +1,155 @@
+"""jobs.toml parsing: environment overrides, ${VAR} references, token files, and clear errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from snapshots.config import Budget, Secret, load_jobs, parse_duration
+from snapshots.errors import ConfigError
+from snapshots.registry import Registry
+
+PROVIDERS = ("pagerduty",)
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "jobs.toml"
+    path.write_text(text)
+    return path
+
+
+def _registry(path: Path, env: dict[str, str] | None = None) -> Registry:
+    return Registry.from_config(load_jobs(path, env=env or {}, providers=PROVIDERS))
+
+
+def test_repository_jobs_toml_is_valid_and_disabled_without_a_token() -> None:
+    path = Path(__file__).resolve().parents[1] / "jobs.toml"
+
+    registry = _registry(path)
+
+    dataset = registry.dataset("pagerduty.schedule_users")
+    assert dataset.ttl_seconds == 300
+    assert not dataset.enabled
+    assert "PAGERDUTY_TOKEN" in (dataset.provider.disabled_reason or "")
+
+
+def test_env_reference_in_token_is_read_from_the_environment(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[providers.pagerduty]\ntoken = "${PD_TOKEN}"\n[datasets."pagerduty.schedule_users"]\n',
+    )
+
+    registry = _registry(path, {"PD_TOKEN": "from-env"})
+
+    token = registry.providers["pagerduty"].settings.token
+    assert token is not None
+    assert token.reveal() == "from-env"
+    assert registry.dataset("pagerduty.schedule_users").enabled
+
+
+def test_snapshots_provider_env_overrides_the_file(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        '[providers.pagerduty]\nbase_url = "https://file.example"\ntoken = "file"\nbudget = "10/1s"\n',
+    )
+    env = {
+        "SNAPSHOTS_PAGERDUTY_BASE_URL": "http://proxy.internal:8080/pd/",
+        "SNAPSHOTS_PAGERDUTY_TOKEN": "env-token",
+        "SNAPSHOTS_PAGERDUTY_BUDGET": "60/1m",
+    }
+
+    settings = _registry(path, env).providers["pagerduty"].settings
+
+    assert settings.base_url == "http://proxy.internal:8080/pd"
+    assert settings.token is not None
+    assert settings.token.reveal() == "env-token"
+    assert settings.budget == Budget(60, 60.0)
+
+
+def test_env_overrides_apply_to_a_provider_missing_from_the_file(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[datasets."pagerduty.schedule_users"]\nkeys = ["PABC123"]\n')
+
+    registry = _registry(path, {"SNAPSHOTS_PAGERDUTY_TOKEN": "env-token"})
+
+    assert registry.dataset("pagerduty.schedule_users").enabled
+    assert registry.providers["pagerduty"].settings.base_url == "https://api.pagerduty.com"
+
+
+def test_token_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
+    (tmp_path / "pd.token").write_text("from-file\n")
+    path = _write(tmp_path, '[providers.pagerduty]\ntoken_file = "pd.token"\n')
+
+    token = _registry(path).providers["pagerduty"].settings.token
+
+    assert token is not None
+    assert token.reveal() == "from-file"
+
+
+def test_secret_never_shows_in_repr_or_str() -> None:
+    secret = Secret("hunter2-token")
+
+    assert "hunter2" not in repr(secret)
+    assert "hunter2" not in f"{secret}"
+    assert secret.reveal() == "hunter2-token"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("bogus = 1\n", "top level: unknown key 'bogus'"),
+        ('[providers.pagerduty]\ntokn = "x"\n', "providers.pagerduty: unknown key 'tokn'"),
+        ('[providers.slack]\ntoken = "x"\n', "providers.slack: unknown provider 'slack'"),
+        ('[datasets."slack.users"]\n', "unknown provider 'slack'"),
+        ('[datasets."pagerduty.nope"]\n', 'datasets."pagerduty.nope": unknown dataset'),
+        (
+            '[datasets."pagerduty.schedule_users"]\nttl = "5 minutes"\n',
+            "ttl: bad duration '5 minutes'",
+        ),
+        ('[datasets."pagerduty.schedule_users"]\nttl = 300\n', "ttl: must be a string"),
+        (
+            '[datasets."pagerduty.schedule_users"]\nkeys = ["lower"]\n',
+            "keys: key 'lower' is not a valid",
+        ),
+        ('[datasets."pagerduty.schedule_users"]\nkeys = "PABC123"\n', "keys: must be a list"),
+        ('[providers.pagerduty]\nbudget = "lots"\n', "budget: bad budget 'lots'"),
+        (
+            '[providers.pagerduty]\nbase_url = "api.pagerduty.com"\n',
+            "base_url: must be an http:// or https:// URL",
+        ),
+        ('[providers.pagerduty]\ntoken_file = "missing.token"\n', "token_file: cannot read"),
+        ("[service]\nrefresh_ahead = 2\n", "service.refresh_ahead: must be a number between"),
+        ("[providers\n", "not valid TOML"),
+    ],
+)
+def test_broken_config_fails_with_the_file_key_and_problem(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = _write(tmp_path, text)
+
+    with pytest.raises(ConfigError) as raised:
+        _registry(path)
+
+    message = raised.value.message
+    assert message.startswith(str(path))
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_config_file_says_how_to_pick_another(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="--config"):
+        load_jobs(tmp_path / "absent.toml", env={})
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("30s", 30.0), ("5m", 300.0), ("1h", 3600.0), ("2d", 172800.0), ("250ms", 0.25)],
+)
+def test_durations_parse_to_seconds(text: str, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "5", "m", "-1s", "0s", "1w"])
+def test_bad_durations_say_the_format(text: str) -> None:
+    with pytest.raises(ValueError, match=r"like '30s'|greater than zero"):
+        parse_duration(text)

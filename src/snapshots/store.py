@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -200,30 +201,19 @@ class StoredRefresh:
     snapshot_id: int | None
 
 
-def _snapshot(row: Any) -> SnapshotRecord:
-    return SnapshotRecord(
-        id=row.id,
-        dataset=row.dataset,
-        key=row.key,
-        version=row.version,
-        content_hash=row.content_hash,
-        payload=row.payload,
-        item_count=row.item_count,
-        fetched_at=row.fetched_at,
-        verified_at=row.verified_at,
-    )
+def _snapshot(row: Any, prefix: str) -> SnapshotRecord:
+    """A SnapshotRecord from a result row whose snapshot columns carry `prefix`."""
+    mapping = row._mapping
+    return SnapshotRecord(**{f: mapping[prefix + f] for f in _SNAPSHOT_FIELDS})
 
 
 def _key_state(row: Any) -> KeyState:
-    return KeyState(
-        dataset=row.dataset,
-        key=row.key,
-        source=row.source,
-        next_refresh_at=row.next_refresh_at,
-        last_refresh_at=row.last_refresh_at,
-        last_outcome=row.last_outcome,
-        last_error=row.last_error,
-    )
+    mapping = row._mapping
+    return KeyState(**{f: mapping[f] for f in _KEY_STATE_FIELDS})
+
+
+_SNAPSHOT_FIELDS = tuple(f.name for f in dataclasses.fields(SnapshotRecord))
+_KEY_STATE_FIELDS = tuple(f.name for f in dataclasses.fields(KeyState))
 
 
 @dataclass(frozen=True)
@@ -295,7 +285,7 @@ class Store:
     async def latest(self, dataset: str, key: str) -> Latest | None:
         """The key's state and latest good snapshot; None when the key is not registered."""
         query = (
-            select(dataset_keys, snapshots.c.id.label("snapshot_id"), *_snapshot_columns())
+            select(dataset_keys, *(snapshots.c[f].label(f"s_{f}") for f in _SNAPSHOT_FIELDS))
             .select_from(
                 dataset_keys.outerjoin(
                     snapshots, snapshots.c.id == dataset_keys.c.latest_snapshot_id
@@ -307,30 +297,8 @@ class Store:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        snapshot = None
-        if row.snapshot_id is not None:
-            snapshot = SnapshotRecord(
-                id=row.snapshot_id,
-                dataset=dataset,
-                key=key,
-                version=row.s_version,
-                content_hash=row.s_content_hash,
-                payload=row.s_payload,
-                item_count=row.s_item_count,
-                fetched_at=row.s_fetched_at,
-                verified_at=row.s_verified_at,
-            )
+        snapshot = _snapshot(row, prefix="s_") if row.s_id is not None else None
         return Latest(state=_key_state(row), snapshot=snapshot)
-
-    async def versions(self, dataset: str, key: str) -> list[SnapshotRecord]:
-        """All stored versions of a key, newest first."""
-        query = (
-            select(snapshots)
-            .where(snapshots.c.dataset == dataset, snapshots.c.key == key)
-            .order_by(snapshots.c.version.desc())
-        )
-        async with self.engine.connect() as conn:
-            return [_snapshot(r) for r in (await conn.execute(query)).all()]
 
     async def record_success(
         self,
@@ -420,16 +388,6 @@ class Store:
             run_id = await self._insert_run(conn, dataset, key, timing, "failed", error, None)
         return StoredRefresh(run_id=run_id, outcome="failed", snapshot_id=None)
 
-    async def refresh_runs(self, dataset: str, key: str) -> list[dict[str, Any]]:
-        """A key's refresh runs, newest first (for status and tests)."""
-        query = (
-            select(refresh_runs)
-            .where(refresh_runs.c.dataset == dataset, refresh_runs.c.key == key)
-            .order_by(refresh_runs.c.id.desc())
-        )
-        async with self.engine.connect() as conn:
-            return [dict(r._mapping) for r in (await conn.execute(query)).all()]
-
     @staticmethod
     async def _insert_version(
         conn: AsyncConnection, dataset: str, key: str, fetched: FetchedPayload, now: datetime
@@ -481,14 +439,3 @@ class Store:
             .returning(refresh_runs.c.id)
         )
         return int(result.scalar_one())
-
-
-def _snapshot_columns() -> list[Any]:
-    return [
-        snapshots.c.version.label("s_version"),
-        snapshots.c.content_hash.label("s_content_hash"),
-        snapshots.c.payload.label("s_payload"),
-        snapshots.c.item_count.label("s_item_count"),
-        snapshots.c.fetched_at.label("s_fetched_at"),
-        snapshots.c.verified_at.label("s_verified_at"),
-    ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -23,23 +24,26 @@ def _pagerduty_error(status: int, message: str, code: int) -> Response[Any]:
     return Response({"error": {"message": message, "code": code}}, status_code=status)
 
 
-def _ok(body: Any) -> Response[Any]:
-    return Response(body, status_code=200)
+async def _pagerduty_schedule_answer(
+    request: Request[Any, Any, State],
+    schedule_id: str,
+    body: Callable[[int, int], dict[str, Any]],
+) -> Response[Any]:
+    """Answer as PagerDuty does: latency, token check, 404 for unknown schedules, then `body`.
 
-
-async def _pagerduty_gate(request: Request[Any, Any, State]) -> Response[Any] | None:
-    """Latency, then the API token check PagerDuty does (`Authorization: Token token=...`)."""
+    `body(schedule_number, rotation)` builds the success body. Every answer is counted.
+    """
     state = _state(request)
     if state.latency_seconds:
         await asyncio.sleep(state.latency_seconds)
-    expected = f"Token token={state.tokens['pagerduty']}"
-    if request.headers.get("authorization") != expected:
-        return _pagerduty_error(401, "Invalid Credentials", 2006)
-    return None
-
-
-def _pagerduty_reply(request: Request[Any, Any, State], response: Response[Any]) -> Response[Any]:
-    _state(request).count("pagerduty", response.status_code or 200)
+    n = pd.schedule_number(schedule_id)
+    if request.headers.get("authorization") != f"Token token={state.tokens['pagerduty']}":
+        response = _pagerduty_error(401, "Invalid Credentials", 2006)
+    elif n is None:
+        response = _pagerduty_error(404, "Not Found", 2100)
+    else:
+        response = Response(body(n, state.rotation(schedule_id)), status_code=200)
+    state.count("pagerduty", response.status_code or 200)
     return response
 
 
@@ -48,14 +52,9 @@ async def pagerduty_schedule_users(
     request: Request[Any, Any, State], schedule_id: FromPath[str]
 ) -> Response[Any]:
     """GET /schedules/{id}/users: the users on call in the schedule's window."""
-    denied = await _pagerduty_gate(request)
-    if denied is not None:
-        return _pagerduty_reply(request, denied)
-    n = pd.schedule_number(schedule_id)
-    if n is None:
-        return _pagerduty_reply(request, _pagerduty_error(404, "Not Found", 2100))
-    users = pd.on_call_users(n, _state(request).rotation(schedule_id))
-    return _pagerduty_reply(request, _ok({"users": users}))
+    return await _pagerduty_schedule_answer(
+        request, schedule_id, lambda n, rotation: {"users": pd.on_call_users(n, rotation)}
+    )
 
 
 @get("/schedules/{schedule_id:str}")
@@ -63,14 +62,9 @@ async def pagerduty_schedule(
     request: Request[Any, Any, State], schedule_id: FromPath[str]
 ) -> Response[Any]:
     """GET /schedules/{id}: the schedule object."""
-    denied = await _pagerduty_gate(request)
-    if denied is not None:
-        return _pagerduty_reply(request, denied)
-    n = pd.schedule_number(schedule_id)
-    if n is None:
-        return _pagerduty_reply(request, _pagerduty_error(404, "Not Found", 2100))
-    body = {"schedule": pd.schedule(n, _state(request).rotation(schedule_id))}
-    return _pagerduty_reply(request, _ok(body))
+    return await _pagerduty_schedule_answer(
+        request, schedule_id, lambda n, rotation: {"schedule": pd.schedule(n, rotation)}
+    )
 
 
 class LatencyBody(msgspec.Struct):

@@ -68,9 +68,6 @@ class Refresher:
         """Call `listener(dataset, key, next_refresh_at)` after every stored refresh."""
         self._listeners.append(listener)
 
-    def in_flight(self, dataset: str, key: str) -> bool:
-        return (dataset, key) in self._inflight
-
     async def refresh(
         self, dataset: str, key: str, trigger: Trigger, source: KeySource = "demand"
     ) -> RefreshResult:

@@ -88,10 +88,6 @@ class RefreshScheduler:
             replace_existing=True,
         )
 
-    def next_run_at(self, dataset: str, key: str) -> datetime | None:
-        job = self._scheduler.get_job(job_id(dataset, key))
-        return None if job is None else job.next_run_time
-
     async def _refresh(self, dataset: str, key: str) -> None:
         try:
             await self._refresher.refresh(dataset, key, "schedule", source="config")

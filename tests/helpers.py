@@ -25,8 +25,36 @@ class Simulator:
     def requests(self, provider: str = "pagerduty") -> int:
         return int(self.http.get("/_sim/counters").json()[provider]["requests"])
 
+    def counters(self) -> dict[str, Any]:
+        """Per provider: `{"requests": n, "by_status": {"200": n, ...}, "violations": n}`."""
+        counters: dict[str, Any] = self.http.get("/_sim/counters").json()
+        return counters
+
+    def mutate(self, provider: str, object_id: str) -> None:
+        """Change an object's data one step (schedule, policy, `acme/repo-03`, `PRJ3`)."""
+        self.http.post(f"/_sim/mutate/{provider}/{object_id}").raise_for_status()
+
     def rotate_schedule(self, schedule_id: str) -> None:
-        self.http.post(f"/_sim/pagerduty/schedules/{schedule_id}/rotate").raise_for_status()
+        self.mutate("pagerduty", schedule_id)
+
+    def set_limit(self, provider: str, requests: int, period_seconds: float) -> None:
+        body = {"requests": requests, "period_seconds": period_seconds}
+        self.http.put(f"/_sim/limits/{provider}", json=body).raise_for_status()
+
+    def clear_limit(self, provider: str) -> None:
+        self.http.delete(f"/_sim/limits/{provider}").raise_for_status()
+
+    def add_fault(self, provider: str, kind: str, **options: Any) -> None:
+        """Queue a fault (`count`, `path`, `status`, `retry_after`, `seconds` as options)."""
+        body = {"kind": kind, **options}
+        self.http.post(f"/_sim/faults/{provider}", json=body).raise_for_status()
+
+    def clear_faults(self, provider: str) -> None:
+        self.http.delete(f"/_sim/faults/{provider}").raise_for_status()
+
+    def set_jira_deployment(self, deployment: str) -> None:
+        """Have serverInfo report "Server" (the default) or "Cloud"."""
+        self.http.put("/_sim/jira/deployment", json={"type": deployment}).raise_for_status()
 
     def set_token(self, provider: str, token: str) -> None:
         self.http.put(f"/_sim/tokens/{provider}", json={"token": token}).raise_for_status()

@@ -1,93 +1,646 @@
-"""The simulator speaks PagerDuty as the real `pagerduty` client library expects it."""
+"""The simulator speaks PagerDuty, GitHub and Jira as the real client libraries expect them."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import time
+from collections.abc import Callable, Iterable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
+import httpx
 import pytest
+from github import (
+    Auth,
+    BadCredentialsException,
+    Github,
+    RateLimitExceededException,
+    UnknownObjectException,
+)
+from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester
+from jira import JIRA, Issue, JIRAError
 
 from helpers import SIM_TOKEN, Simulator
-from snapshots.config import ProviderSettings, Secret
-from snapshots.errors import UpstreamError, UpstreamNotFound
-from snapshots.providers import pagerduty
-from snapshots.providers.base import FetchContext
-from snapshots.providers.metering import RequestMeter, current_meter
-from snapshots.simulator import pagerduty_data
+from snapshots.simulator import github_data, jira_data, pagerduty_data
+
+# --- The fake upstreams, driven by the real client libraries and raw HTTP -----------------------
+# These tests use the libraries directly, not the project's provider modules.
+
+GITHUB_TOKEN = "sim-github-token"
+JIRA_TOKEN = "sim-jira-token"
+PD_AUTH = {"Authorization": f"Token token={SIM_TOKEN}"}
+GITHUB_AUTH = {"Authorization": f"token {GITHUB_TOKEN}"}
+JIRA_AUTH = {"Authorization": f"Bearer {JIRA_TOKEN}"}
 
 
-def _client(simulator: Simulator, token: str = SIM_TOKEN) -> object:
-    settings = ProviderSettings(
-        name="pagerduty",
-        base_url=f"{simulator.url}/pagerduty",
-        token=Secret(token),
-        budget=None,
-        timeout_seconds=5,
-        token_source="test",
+@pytest.fixture
+def pygithub(simulator: Simulator) -> Iterator[Callable[..., Github]]:
+    """A factory of bare PyGithub clients on the simulator.
+
+    Importing the project's GitHub provider injects gated connection classes into PyGithub for
+    the whole process (they refuse hosts no provider owns); while a test runs this puts back
+    PyGithub's own, then restores whatever was injected.
+    """
+    injected = tuple(vars(Requester)[f"_Requester__{s}ConnectionClass"] for s in ("http", "https"))
+    Requester.resetConnectionClasses()
+
+    def make(token: str = GITHUB_TOKEN) -> Github:
+        # retry=None: PyGithub's default retry would sleep until a throttled window resets.
+        return Github(
+            base_url=f"{simulator.url}/github",
+            auth=Auth.Token(token),
+            retry=None,
+            seconds_between_requests=None,
+        )
+
+    yield make
+    if injected != (HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass):
+        Requester.injectConnectionClasses(*injected)
+
+
+def _jira(simulator: Simulator, token: str = JIRA_TOKEN, server_info: bool = False) -> JIRA:
+    return JIRA(
+        server=f"{simulator.url}/jira",
+        token_auth=token,
+        get_server_info=server_info,
+        max_retries=0,
     )
-    return pagerduty.make_client(settings)
 
 
-CTX = FetchContext(now=datetime(2026, 11, 26, tzinfo=UTC), ttl_seconds=300)
+def _keys(issues: Iterable[Issue]) -> list[str]:
+    return [issue.key for issue in issues]
 
 
-def test_library_client_reads_schedule_users_over_plain_http(simulator: Simulator) -> None:
-    users = pagerduty.fetch_schedule_users(_client(simulator), "PSCH005", CTX)
-
-    assert users == pagerduty_data.on_call_users(5, rotation=0)
-    assert simulator.requests() == 1
+# PagerDuty (pagerduty.RestApiV2Client insists on https://, so these speak raw HTTP)
 
 
-def test_library_client_sees_the_schedule_object(simulator: Simulator) -> None:
-    client = _client(simulator)
+def test_pagerduty_users_pages_by_offset_until_more_is_false(simulator: Simulator) -> None:
+    ids: list[str] = []
+    offset, pages = 0, []
+    while True:
+        page = simulator.http.get(f"/pagerduty/users?offset={offset}", headers=PD_AUTH).json()
+        pages.append(page)
+        ids += [u["id"] for u in page["users"]]
+        if not page["more"]:
+            break
+        offset += page["limit"]
 
-    schedule = client.rget("schedules/PSCH005")  # type: ignore[attr-defined]
+    assert [(p["offset"], p["limit"], len(p["users"])) for p in pages] == [
+        (0, 25, 25),
+        (25, 25, 25),
+    ]
+    assert ids == [pagerduty_data.user_id(n) for n in range(1, 51)]
+    assert pages[0]["total"] is None
 
-    assert schedule["id"] == "PSCH005"
-    assert [u["id"] for u in schedule["users"]] == [
-        u["id"] for u in pagerduty_data.on_call_users(5, 0)
+
+def test_pagerduty_users_limit_is_capped_at_100_and_total_is_on_request(
+    simulator: Simulator,
+) -> None:
+    page = simulator.http.get("/pagerduty/users?limit=500&total=true", headers=PD_AUTH).json()
+
+    assert (page["limit"], len(page["users"]), page["more"], page["total"]) == (100, 50, False, 50)
+
+
+def test_pagerduty_escalation_policy_has_rules_of_schedule_and_user_targets(
+    simulator: Simulator,
+) -> None:
+    response = simulator.http.get("/pagerduty/escalation_policies/PPOL002", headers=PD_AUTH)
+
+    policy = response.json()["escalation_policy"]
+    assert response.status_code == 200
+    assert policy["id"] == "PPOL002"
+    assert policy["type"] == "escalation_policy"
+    assert policy["on_call_handoff_notifications"] == "if_has_services"
+    assert policy["escalation_rules"]
+    targets = {t["type"] for rule in policy["escalation_rules"] for t in rule["targets"]}
+    assert targets == {"schedule_reference", "user_reference"}
+
+
+def test_pagerduty_unknown_policy_and_wrong_token_answer_in_pagerduty_shape(
+    simulator: Simulator,
+) -> None:
+    missing = simulator.http.get("/pagerduty/escalation_policies/PPOL404", headers=PD_AUTH)
+    wrong = simulator.http.get("/pagerduty/users", headers={"Authorization": "Token token=wrong"})
+
+    assert (missing.status_code, missing.json()) == (
+        404,
+        {"error": {"message": "Not Found", "code": 2100}},
+    )
+    assert (wrong.status_code, wrong.json()) == (
+        401,
+        {"error": {"message": "Invalid Credentials", "code": 2006}},
+    )
+
+
+def test_mutating_a_policy_changes_its_rules(simulator: Simulator) -> None:
+    url = "/pagerduty/escalation_policies/PPOL002"
+    before = simulator.http.get(url, headers=PD_AUTH).json()["escalation_policy"]
+    simulator.mutate("pagerduty", "PPOL002")
+
+    after = simulator.http.get(url, headers=PD_AUTH).json()["escalation_policy"]
+
+    assert after["escalation_rules"] != before["escalation_rules"]
+    assert after["escalation_rules"] == pagerduty_data.escalation_rules(2, mutation=1)
+
+
+def test_rotate_alias_still_changes_who_is_on_call(simulator: Simulator) -> None:
+    url = "/pagerduty/schedules/PSCH005/users"
+    before = simulator.http.get(url, headers=PD_AUTH).json()["users"]
+
+    rotated = simulator.http.post("/_sim/pagerduty/schedules/PSCH005/rotate")
+
+    assert rotated.json() == {"schedule": "PSCH005", "rotation": 1}
+    assert simulator.http.get(url, headers=PD_AUTH).json()["users"] != before
+
+
+def test_pagerduty_over_its_limit_answers_429_with_ratelimit_headers(
+    simulator: Simulator,
+) -> None:
+    simulator.set_limit("pagerduty", requests=2, period_seconds=60)
+
+    statuses = [
+        simulator.http.get("/pagerduty/schedules/PSCH001", headers=PD_AUTH).status_code
+        for _ in range(2)
+    ]
+    throttled = simulator.http.get("/pagerduty/schedules/PSCH001", headers=PD_AUTH)
+
+    assert statuses == [200, 200]
+    assert throttled.status_code == 429
+    assert throttled.json() == {"error": {"message": "Rate Limit Exceeded", "code": 2020}}
+    assert throttled.headers["ratelimit-limit"] == "2"
+    assert throttled.headers["ratelimit-remaining"] == "0"
+    assert 55 <= int(throttled.headers["ratelimit-reset"]) <= 60
+    assert simulator.counters()["pagerduty"] == {
+        "requests": 3,
+        "by_status": {"200": 2, "429": 1},
+        "violations": 1,
+    }
+
+
+def test_throttled_answers_do_not_use_up_the_window(simulator: Simulator) -> None:
+    simulator.set_limit("pagerduty", requests=1, period_seconds=1.0)
+    url = "/pagerduty/schedules/PSCH001"
+
+    first = simulator.http.get(url, headers=PD_AUTH).status_code
+    time.sleep(0.6)
+    second = simulator.http.get(url, headers=PD_AUTH).status_code  # throttled at t=0.6
+    time.sleep(0.6)
+    # The first left the window at t=1.0; had the throttled one entered, it would block until 1.6.
+    third = simulator.http.get(url, headers=PD_AUTH).status_code
+
+    assert (first, second, third) == (200, 429, 200)
+
+
+def test_removing_a_limit_stops_throttling(simulator: Simulator) -> None:
+    simulator.set_limit("pagerduty", requests=1, period_seconds=60)
+    simulator.http.get("/pagerduty/users", headers=PD_AUTH)
+    simulator.clear_limit("pagerduty")
+
+    assert simulator.http.get("/pagerduty/users", headers=PD_AUTH).status_code == 200
+
+
+# GitHub, through PyGithub
+
+
+def test_pygithub_reads_a_repository(pygithub: Callable[..., Github]) -> None:
+    repo = pygithub().get_repo("acme/repo-03")
+
+    assert repo.full_name == "acme/repo-03"
+    assert repo.owner.login == "acme"
+    assert repo.owner.type == "Organization"
+    assert repo.default_branch == "main"
+    assert repo.visibility == "public"
+
+
+def test_pygithub_follows_link_headers_to_every_collaborator(
+    simulator: Simulator, pygithub: Callable[..., Github]
+) -> None:
+    repo = pygithub().get_repo("acme/repo-03")
+
+    collaborators = list(repo.get_collaborators())
+
+    assert len(collaborators) == 75
+    assert [u.login for u in collaborators] == [
+        u["login"] for u in github_data.collaborators("", 3, mutation=0)
+    ]
+    assert collaborators[0].permissions.pull is True
+    assert simulator.counters()["github"]["requests"] == 1 + 3  # the repo, then three pages
+
+
+def test_pygithub_completes_a_lazy_collaborator_from_its_profile(
+    simulator: Simulator, pygithub: Callable[..., Github]
+) -> None:
+    first = next(iter(pygithub().get_repo("acme/repo-03").get_collaborators()))
+
+    name = first.name  # not in the collaborator listing: PyGithub fetches first.url
+
+    assert name == github_data.profile("", github_data.user_number(first.login) or 0)["name"]
+    assert simulator.counters()["github"]["by_status"] == {"200": 3}
+
+
+def test_pygithub_unknown_repo_raises_unknown_object(pygithub: Callable[..., Github]) -> None:
+    with pytest.raises(UnknownObjectException):
+        pygithub().get_repo("acme/repo-99")
+
+
+def test_pygithub_wrong_token_raises_bad_credentials(pygithub: Callable[..., Github]) -> None:
+    with pytest.raises(BadCredentialsException):
+        pygithub("wrong").get_repo("acme/repo-03")
+
+
+def test_pygithub_over_the_limit_raises_rate_limit_exceeded(
+    simulator: Simulator, pygithub: Callable[..., Github]
+) -> None:
+    simulator.set_limit("github", requests=1, period_seconds=60)
+    gh = pygithub()
+    gh.get_repo("acme/repo-01")
+
+    with pytest.raises(RateLimitExceededException) as raised:
+        gh.get_repo("acme/repo-02")
+
+    headers = raised.value.headers or {}
+    assert raised.value.status == 403
+    assert headers["x-ratelimit-remaining"] == "0"
+    assert 55 <= int(headers["x-ratelimit-reset"]) - time.time() <= 61
+    assert simulator.counters()["github"]["violations"] == 1
+
+
+def test_github_link_header_has_prev_next_last_first_on_the_host_used(
+    simulator: Simulator,
+) -> None:
+    response = simulator.http.get(
+        "/github/repos/acme/repo-03/collaborators?per_page=20&page=2", headers=GITHUB_AUTH
+    )
+
+    base = f"{simulator.url}/github/repos/acme/repo-03/collaborators"
+    assert len(response.json()) == 20
+    assert response.headers["link"] == ", ".join(
+        [
+            f'<{base}?per_page=20&page=1>; rel="prev"',
+            f'<{base}?per_page=20&page=3>; rel="next"',
+            f'<{base}?per_page=20&page=4>; rel="last"',
+            f'<{base}?per_page=20&page=1>; rel="first"',
+        ]
+    )
+
+
+def test_github_rate_headers_count_down_without_a_limit(simulator: Simulator) -> None:
+    first = simulator.http.get("/github/repos/acme/repo-01", headers=GITHUB_AUTH)
+    second = simulator.http.get("/github/repos/acme/repo-01", headers=GITHUB_AUTH)
+
+    assert first.headers["x-ratelimit-limit"] == "5000"
+    assert first.headers["x-ratelimit-resource"] == "core"
+    assert [r.headers["x-ratelimit-remaining"] for r in (first, second)] == ["4999", "4998"]
+    assert second.headers["x-ratelimit-used"] == "2"
+    assert int(first.headers["x-ratelimit-reset"]) > time.time()
+
+
+def test_github_matching_etag_gets_304_that_skips_the_rate_limit(simulator: Simulator) -> None:
+    simulator.set_limit("github", requests=1, period_seconds=60)
+    url = "/github/repos/acme/repo-03/collaborators"
+    first = simulator.http.get(url, headers=GITHUB_AUTH)
+
+    revalidated = simulator.http.get(
+        url, headers={**GITHUB_AUTH, "If-None-Match": first.headers["etag"]}
+    )
+    stale = simulator.http.get(url, headers={**GITHUB_AUTH, "If-None-Match": 'W/"old"'})
+
+    assert first.headers["etag"].startswith('W/"')
+    assert (revalidated.status_code, revalidated.content) == (304, b"")
+    assert revalidated.headers["etag"] == first.headers["etag"]
+    assert stale.status_code == 403  # a changed answer is a normal request: over the limit
+    assert simulator.counters()["github"] == {
+        "requests": 3,
+        "by_status": {"200": 1, "304": 1, "403": 1},
+        "violations": 1,
+    }
+
+
+def test_mutating_a_repo_swaps_one_collaborator_and_demotes_one_admin(
+    simulator: Simulator, pygithub: Callable[..., Github]
+) -> None:
+    repo = pygithub().get_repo("acme/repo-03")
+    before = {u.login: u.role_name for u in repo.get_collaborators()}
+    simulator.mutate("github", "acme/repo-03")
+
+    after = {u.login: u.role_name for u in repo.get_collaborators()}
+
+    assert len(set(before) - set(after)) == 1
+    assert len(set(after) - set(before)) == 1
+    demoted = [k for k in set(before) & set(after) if before[k] != after[k]]
+    assert [(before[k], after[k]) for k in demoted] == [("admin", "write")]
+
+
+# Jira, through the jira library
+
+
+def test_jira_server_search_fetches_every_page(simulator: Simulator) -> None:
+    issues = _jira(simulator).search_issues("project = PRJ3", maxResults=False)
+
+    assert len(issues) == 130
+    assert _keys(issues) == [f"PRJ3-{i}" for i in range(1, 131)]
+    assert issues[0].fields.status.name in jira_data.status_names()
+    # /field (the library maps field names first), then pages of 100 and 30
+    assert simulator.counters()["jira"]["requests"] == 3
+
+
+def test_jira_cloud_enhanced_search_follows_next_page_tokens(simulator: Simulator) -> None:
+    simulator.set_jira_deployment("Cloud")
+    client = _jira(simulator, server_info=True)
+
+    issues = client.enhanced_search_issues("project = PRJ3", maxResults=0)
+
+    assert client.deploymentType == "Cloud"
+    assert isinstance(issues, list)
+    assert _keys(issues) == [f"PRJ3-{i}" for i in range(1, 131)]
+
+
+def test_jira_cloud_search_issues_goes_through_search_jql(simulator: Simulator) -> None:
+    simulator.set_jira_deployment("Cloud")
+
+    issues = _jira(simulator, server_info=True).search_issues(
+        'project = "PRJ8" ORDER BY key DESC', maxResults=False
+    )
+
+    assert _keys(issues) == [f"PRJ8-{i}" for i in range(101, 0, -1)]
+
+
+def test_jira_library_reads_a_project(simulator: Simulator) -> None:
+    project = _jira(simulator).project("PRJ3")
+
+    assert project.key == "PRJ3"
+    assert project.projectTypeKey == "software"
+    assert project.lead.displayName
+    assert project.archived is False
+
+
+def test_jira_basic_auth_with_the_token_as_password_is_accepted(simulator: Simulator) -> None:
+    client = JIRA(
+        server=f"{simulator.url}/jira",
+        basic_auth=("someone@example.com", JIRA_TOKEN),
+        get_server_info=False,
+        max_retries=0,
+    )
+
+    assert client.project("PRJ1").key == "PRJ1"
+
+
+def test_jira_wrong_token_is_401_in_jira_shape(simulator: Simulator) -> None:
+    with pytest.raises(JIRAError) as raised:
+        _jira(simulator, token="wrong").project("PRJ3")
+
+    assert raised.value.status_code == 401
+    assert "You are not authenticated" in str(raised.value.text)
+
+
+def test_jira_unknown_project_is_404_in_jira_shape(simulator: Simulator) -> None:
+    response = simulator.http.get("/jira/rest/api/2/project/NOPE", headers=JIRA_AUTH)
+
+    assert response.status_code == 404
+    assert response.json() == {
+        "errorMessages": ["No project could be found with key 'NOPE'."],
+        "errors": {},
+    }
+
+
+@pytest.mark.parametrize(
+    ("jql", "message"),
+    [
+        ("assignee = currentUser()", "Error in the JQL Query"),
+        ("project = PRJ99", "The value 'PRJ99' does not exist for the field 'project'."),
+        ('project = PRJ3 AND status = "Nope"', "does not exist for the field 'status'"),
+    ],
+)
+def test_jira_rejects_queries_it_cannot_answer_with_400(
+    simulator: Simulator, jql: str, message: str
+) -> None:
+    with pytest.raises(JIRAError) as raised:
+        _jira(simulator).search_issues(jql)
+
+    assert raised.value.status_code == 400
+    assert message in str(raised.value.text)
+
+
+def test_jira_status_filter_and_fields_selection(simulator: Simulator) -> None:
+    body = {"jql": 'PROJECT = prj3 and STATUS != "Done"', "fields": ["status"], "maxResults": 100}
+    response = simulator.http.post("/jira/rest/api/2/search", json=body, headers=JIRA_AUTH)
+
+    page = response.json()
+    assert page["total"] == sum(
+        1 for i in jira_data.issues("", 3, mutation=0) if i["fields"]["status"]["name"] != "Done"
+    )
+    assert {s["fields"]["status"]["name"] for s in page["issues"]} == {"To Do", "In Progress"}
+    assert {tuple(i["fields"]) for i in page["issues"]} == {("status",)}
+    assert set(page["issues"][0]) >= {"id", "key", "self"}
+
+
+def test_jira_v3_search_jql_pages_with_tokens_and_marks_the_last(simulator: Simulator) -> None:
+    url = "/jira/rest/api/3/search/jql"
+    first = simulator.http.get(url, params={"jql": "project = PRJ3"}, headers=JIRA_AUTH).json()
+    token = first["nextPageToken"]
+    params = {"jql": "project = PRJ3", "nextPageToken": token, "maxResults": "100"}
+    last = simulator.http.get(url, params=params, headers=JIRA_AUTH).json()
+
+    assert (len(first["issues"]), first["isLast"]) == (50, False)
+    assert (len(last["issues"]), last["isLast"]) == (80, True)
+    assert "nextPageToken" not in last
+
+
+def test_jira_over_its_limit_answers_429_with_retry_after(simulator: Simulator) -> None:
+    simulator.set_limit("jira", requests=1, period_seconds=30)
+    client = _jira(simulator)
+    client.project("PRJ1")
+
+    with pytest.raises(JIRAError) as raised:
+        client.project("PRJ1")
+
+    assert raised.value.status_code == 429
+    assert raised.value.response is not None
+    assert 25 <= int(raised.value.response.headers["Retry-After"]) <= 30
+    assert raised.value.response.json() == {"errorMessages": ["Rate limit exceeded."], "errors": {}}
+
+
+def test_mutating_a_project_changes_some_issues_only(simulator: Simulator) -> None:
+    client = _jira(simulator)
+    before = {
+        i.key: i.raw["fields"] for i in client.search_issues("project = PRJ3", maxResults=False)
+    }
+    simulator.mutate("jira", "PRJ3")
+
+    after = {
+        i.key: i.raw["fields"] for i in client.search_issues("project = PRJ3", maxResults=False)
+    }
+
+    changed = [k for k in before if before[k] != after[k]]
+    assert 0 < len(changed) < len(before)
+    for key in changed:
+        assert before[key]["updated"] < after[key]["updated"]
+        assert before[key]["status"] != after[key]["status"]
+
+
+# Faults, mutations and counters through the control API
+
+
+def test_error_fault_answers_before_auth_then_clears(simulator: Simulator) -> None:
+    simulator.add_fault("pagerduty", "error", status=503, retry_after="7")
+    wrong_token = {"Authorization": "Token token=wrong"}
+
+    faulted = simulator.http.get("/pagerduty/schedules/PSCH001", headers=wrong_token)
+    after = simulator.http.get("/pagerduty/schedules/PSCH001", headers=wrong_token)
+
+    assert faulted.status_code == 503
+    assert faulted.headers["retry-after"] == "7"
+    assert faulted.json()["error"]["message"] == "Service Unavailable"
+    assert after.status_code == 401
+    assert simulator.counters()["pagerduty"] == {
+        "requests": 2,
+        "by_status": {"401": 1, "503": 1},
+        "violations": 0,
+    }
+
+
+def test_fault_applies_only_to_matching_paths_for_its_count(simulator: Simulator) -> None:
+    simulator.add_fault("github", "error", status=500, count=2, path="repo-03")
+
+    statuses = [
+        simulator.http.get(f"/github/repos/acme/{name}", headers=GITHUB_AUTH).status_code
+        for name in ("repo-04", "repo-03", "repo-03", "repo-03")
     ]
 
-
-def test_rotation_changes_who_is_on_call(simulator: Simulator) -> None:
-    before = pagerduty.fetch_schedule_users(_client(simulator), "PSCH005", CTX)
-    simulator.rotate_schedule("PSCH005")
-
-    after = pagerduty.fetch_schedule_users(_client(simulator), "PSCH005", CTX)
-
-    assert before != after
-    assert after == pagerduty_data.on_call_users(5, rotation=1)
+    assert statuses == [200, 500, 500, 200]
 
 
-def test_wrong_token_is_an_actionable_error_without_the_token(simulator: Simulator) -> None:
-    with pytest.raises(UpstreamError) as raised:
-        pagerduty.fetch_schedule_users(_client(simulator, token="wrong-token-1234"), "PSCH005", CTX)
+def test_timeout_fault_outlasts_a_short_client_timeout(simulator: Simulator) -> None:
+    simulator.add_fault("pagerduty", "timeout", seconds=1.0)
 
-    assert "401" in raised.value.message
-    assert "check the pagerduty token" in raised.value.message
-    assert "1234" not in str(raised.value)
-
-
-def test_unknown_schedule_is_not_found(simulator: Simulator) -> None:
-    with pytest.raises(UpstreamNotFound, match="PSCH404"):
-        pagerduty.fetch_schedule_users(_client(simulator), "PSCH404", CTX)
+    with pytest.raises(httpx.ReadTimeout):
+        simulator.http.get("/pagerduty/users", headers=PD_AUTH, timeout=0.2)
+    assert simulator.http.get("/pagerduty/users", headers=PD_AUTH).status_code == 200
 
 
-def test_every_request_is_metered_at_the_transport(simulator: Simulator) -> None:
-    meter = RequestMeter()
-    token = current_meter.set(meter)
-    try:
-        client = _client(simulator)
-        pagerduty.fetch_schedule_users(client, "PSCH001", CTX)
-        pagerduty.fetch_schedule_users(client, "PSCH002", CTX)
-    finally:
-        current_meter.reset(token)
+def test_malformed_fault_sends_200_that_is_not_json(
+    simulator: Simulator, pygithub: Callable[..., Github]
+) -> None:
+    simulator.add_fault("github", "malformed")
 
-    assert meter.requests == simulator.requests() == 2
+    # PyGithub lets the decoder's error through (json.JSONDecodeError, a ValueError).
+    with pytest.raises(ValueError, match="Unterminated string"):
+        pygithub().get_repo("acme/repo-03")
+    assert simulator.counters()["github"]["by_status"] == {"200": 1}
 
 
-def test_https_and_http_base_urls_are_accepted_other_schemes_are_not(simulator: Simulator) -> None:
-    client = _client(simulator)
+@pytest.mark.parametrize(
+    ("provider", "path", "headers", "expected"),
+    [
+        (
+            "pagerduty",
+            "/pagerduty/users?offset=25",
+            PD_AUTH,
+            {"users": [], "offset": 25, "limit": 25, "more": False, "total": None},
+        ),
+        ("pagerduty", "/pagerduty/schedules/PSCH001/users", PD_AUTH, {"users": []}),
+        ("github", "/github/repos/acme/repo-03/collaborators", GITHUB_AUTH, []),
+        (
+            "jira",
+            "/jira/rest/api/2/search?jql=project%3DPRJ3",
+            JIRA_AUTH,
+            {"expand": "schema,names", "startAt": 0, "maxResults": 50, "total": 0, "issues": []},
+        ),
+        (
+            "jira",
+            "/jira/rest/api/3/search/jql?jql=project%3DPRJ3",
+            JIRA_AUTH,
+            {"issues": [], "isLast": True},
+        ),
+    ],
+)
+def test_empty_fault_keeps_the_envelope_without_items(
+    simulator: Simulator, provider: str, path: str, headers: dict[str, str], expected: object
+) -> None:
+    simulator.add_fault(provider, "empty")
 
-    client.url = "https://api.pagerduty.com"  # type: ignore[attr-defined]
-    with pytest.raises(Exception, match="https:// or http://"):
-        client.url = "ftp://api.pagerduty.com"  # type: ignore[attr-defined]
+    response = simulator.http.get(path, headers=headers)
+
+    assert (response.status_code, response.json()) == (200, expected)
+
+
+def test_throttle_fault_answers_as_each_provider_throttles(simulator: Simulator) -> None:
+    for provider in ("pagerduty", "github", "jira"):
+        simulator.add_fault(provider, "throttle", retry_after="3")
+
+    pd = simulator.http.get("/pagerduty/users", headers=PD_AUTH)
+    gh = simulator.http.get("/github/repos/acme/repo-01", headers=GITHUB_AUTH)
+    jr = simulator.http.get("/jira/rest/api/2/project/PRJ1", headers=JIRA_AUTH)
+
+    assert (pd.status_code, pd.headers["retry-after"], pd.headers["ratelimit-reset"]) == (
+        429,
+        "3",
+        "3",
+    )
+    assert pd.headers["ratelimit-remaining"] == "0"
+    assert (gh.status_code, gh.headers["retry-after"]) == (403, "3")
+    assert gh.json()["message"] == "API rate limit exceeded for user ID 1."
+    assert gh.headers["x-ratelimit-remaining"] == "0"
+    assert 0 < int(gh.headers["x-ratelimit-reset"]) - time.time() <= 4
+    assert (jr.status_code, jr.headers["retry-after"]) == (429, "3")
+    assert jr.json()["errorMessages"] == ["Rate limit exceeded."]
+    counters = simulator.counters()
+    assert [counters[p]["violations"] for p in ("pagerduty", "github", "jira")] == [0, 0, 0]
+
+
+def test_throttle_fault_passes_an_http_date_retry_after_through_verbatim(
+    simulator: Simulator,
+) -> None:
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=5), usegmt=True)
+    simulator.add_fault("pagerduty", "throttle", retry_after=when)
+
+    response = simulator.http.get("/pagerduty/users", headers=PD_AUTH)
+
+    assert response.status_code == 429
+    assert response.headers["retry-after"] == when
+    assert 3 <= int(response.headers["ratelimit-reset"]) <= 6
+
+
+def test_cleared_faults_no_longer_apply(simulator: Simulator) -> None:
+    simulator.add_fault("jira", "error", count=5)
+    simulator.clear_faults("jira")
+
+    assert simulator.http.get("/jira/rest/api/2/project/PRJ1", headers=JIRA_AUTH).status_code == 200
+
+
+def test_mutating_an_unknown_object_is_404(simulator: Simulator) -> None:
+    responses = [
+        simulator.http.post(f"/_sim/mutate/{provider}/{object_id}")
+        for provider, object_id in (
+            ("pagerduty", "PSCH999"),
+            ("github", "acme/repo-99"),
+            ("jira", "PRJ99"),
+            ("nope", "x"),
+        )
+    ]
+
+    assert [r.status_code for r in responses] == [404, 404, 404, 404]
+
+
+def test_counters_cover_every_provider_and_reset_restores_defaults(simulator: Simulator) -> None:
+    simulator.set_token("github", "rotated")
+    simulator.set_limit("jira", requests=1, period_seconds=60)
+    simulator.add_fault("pagerduty", "error", count=3)
+    simulator.mutate("github", "acme/repo-03")
+    simulator.http.get("/pagerduty/users", headers=PD_AUTH)
+    simulator.http.get("/github/repos/acme/repo-03", headers=GITHUB_AUTH)
+    for _ in range(2):
+        simulator.http.get("/jira/rest/api/2/project/PRJ1", headers=JIRA_AUTH)
+    assert simulator.counters() == {
+        "pagerduty": {"requests": 1, "by_status": {"503": 1}, "violations": 0},
+        "github": {"requests": 1, "by_status": {"401": 1}, "violations": 0},
+        "jira": {"requests": 2, "by_status": {"200": 1, "429": 1}, "violations": 1},
+    }
+
+    simulator.http.post("/_sim/reset").raise_for_status()
+
+    assert simulator.http.get("/pagerduty/users", headers=PD_AUTH).status_code == 200
+    repo = simulator.http.get("/github/repos/acme/repo-03", headers=GITHUB_AUTH)
+    assert repo.json()["pushed_at"] == github_data.repository("", 3, mutation=0)["pushed_at"]
+    for _ in range(2):
+        simulator.http.get("/jira/rest/api/2/project/PRJ1", headers=JIRA_AUTH)
+    assert simulator.counters()["jira"] == {"requests": 2, "by_status": {"200": 2}, "violations": 0}

@@ -1,4 +1,4 @@
-"""Fake upstream APIs (PagerDuty first) for the demo, the tests and the benchmarks."""
+"""Fake upstream APIs (PagerDuty, GitHub, Jira) for the demo, the tests and the benchmarks."""
 
 from snapshots.simulator.app import create_simulator_app
 from snapshots.simulator.state import SimulatorState

@@ -138,3 +138,85 @@ def schedule(n: int, rotation: int) -> dict[str, Any]:
             }
         ],
     }
+
+
+POLICY_COUNT = 10
+
+
+def policy_id(n: int) -> str:
+    return f"PPOL{n:03d}"
+
+
+def policy_number(object_id: str) -> int | None:
+    """The number behind a simulator escalation policy id, or None when it does not exist."""
+    if not object_id.startswith("PPOL") or not object_id[4:].isdigit():
+        return None
+    n = int(object_id[4:])
+    return n if 1 <= n <= POLICY_COUNT else None
+
+
+def _reference(kind: str, object_id: str, summary: str, collection: str) -> dict[str, Any]:
+    return {
+        "id": object_id,
+        "type": f"{kind}_reference",
+        "summary": summary,
+        "self": f"{API}/{collection}/{object_id}",
+        "html_url": f"{WEB}/{collection}/{object_id}",
+    }
+
+
+def escalation_rules(n: int, mutation: int) -> list[dict[str, Any]]:
+    """Policy `n`'s rules: 1-3 levels, each a schedule and maybe a user; mutations reshuffle them."""
+    rules = []
+    for level in range(1 + (n + mutation) % 3):
+        schedule_n = (n + level * 7 + mutation) % SCHEDULE_COUNT + 1
+        targets = [
+            _reference(
+                "schedule",
+                schedule_id(schedule_n),
+                f"Primary on-call {schedule_n:02d}",
+                "schedules",
+            )
+        ]
+        if (n + level) % 2 == 0:
+            u = user((n * 5 + level + mutation * 3) % USER_COUNT + 1)
+            targets.append(_reference("user", u["id"], u["summary"], "users"))
+        rules.append(
+            {
+                "id": f"PERL{n:03d}{level + 1}",
+                "escalation_delay_in_minutes": 15 * (level + 1) + 15 * (mutation % 2),
+                "targets": targets,
+            }
+        )
+    return rules
+
+
+def escalation_policy(n: int, mutation: int) -> dict[str, Any]:
+    """Escalation policy `n` as GET /escalation_policies/{id} shows it."""
+    pid = policy_id(n)
+    return {
+        "id": pid,
+        "type": "escalation_policy",
+        "summary": f"Team {n:02d} escalation",
+        "self": f"{API}/escalation_policies/{pid}",
+        "html_url": f"{WEB}/escalation_policies/{pid}",
+        "name": f"Team {n:02d} escalation",
+        "description": f"Who gets paged for team {n:02d}",
+        "num_loops": n % 3,
+        "on_call_handoff_notifications": "if_has_services",
+        "escalation_rules": escalation_rules(n, mutation),
+        "services": [],
+        "teams": [],
+    }
+
+
+def users_page(offset: int, limit: int, total: bool) -> dict[str, Any]:
+    """GET /users with classic offset pagination over every user."""
+    numbers = range(offset + 1, min(offset + limit, USER_COUNT) + 1)
+    return {
+        "users": [user(n) for n in numbers],
+        "offset": offset,
+        "limit": limit,
+        "more": offset + limit < USER_COUNT,
+        "total": USER_COUNT if total else None,
+    }

@@ -1,12 +1,30 @@
-"""The simulator's mutable world: request counters, latency, tokens and data mutations."""
+"""The simulator's mutable world: counters, latency, tokens, rate limits, faults and mutations."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-DEFAULT_TOKENS = {"pagerduty": "sim-pagerduty-token"}
+from snapshots.simulator.faults import Fault, FaultQueue
+from snapshots.simulator.ratelimit import SlidingWindow, WindowStatus
+
+PROVIDERS = ("pagerduty", "github", "jira")
+DEFAULT_TOKENS = {
+    "pagerduty": "sim-pagerduty-token",
+    "github": "sim-github-token",
+    "jira": "sim-jira-token",
+}
+# With no limit set, usage is still reported against GitHub's default: 5000 requests an hour.
+DEFAULT_USAGE_REQUESTS = 5000
+DEFAULT_USAGE_PERIOD_SECONDS = 3600.0
+
+
+def _usage_windows() -> dict[str, SlidingWindow]:
+    return {
+        p: SlidingWindow(DEFAULT_USAGE_REQUESTS, DEFAULT_USAGE_PERIOD_SECONDS) for p in PROVIDERS
+    }
 
 
 @dataclass
@@ -15,42 +33,102 @@ class SimulatorState:
 
     latency_seconds: float = 0.0
     tokens: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TOKENS))
+    jira_deployment: str = "Server"
     requests: Counter[str] = field(default_factory=Counter)
     by_status: Counter[tuple[str, int]] = field(default_factory=Counter)
-    rotations: Counter[str] = field(default_factory=Counter)
+    violations: Counter[str] = field(default_factory=Counter)
+    mutations: Counter[tuple[str, str]] = field(default_factory=Counter)
+    limits: dict[str, SlidingWindow] = field(default_factory=dict)
+    usage: dict[str, SlidingWindow] = field(default_factory=_usage_windows)
+    faults: dict[str, FaultQueue] = field(default_factory=dict)
+    generation: int = 0  # bumped by reset; requests from an older generation are not counted
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, provider: str, status: int) -> None:
+        """Count one answer of a fake upstream, whatever its status."""
         with self._lock:
             self.requests[provider] += 1
             self.by_status[(provider, status)] += 1
 
-    def rotate(self, object_id: str) -> int:
-        """Shift an object's data one step (a roster change); returns how many shifts so far."""
+    def count_violation(self, provider: str) -> None:
         with self._lock:
-            self.rotations[object_id] += 1
-            return self.rotations[object_id]
+            self.violations[provider] += 1
 
-    def rotation(self, object_id: str) -> int:
+    def set_limit(self, provider: str, requests: int, period_seconds: float) -> None:
         with self._lock:
-            return self.rotations[object_id]
+            self.limits[provider] = SlidingWindow(requests, period_seconds)
+
+    def clear_limit(self, provider: str) -> None:
+        with self._lock:
+            self.limits.pop(provider, None)
+
+    def admit(self, provider: str) -> WindowStatus:
+        """Admit one request under the provider's limit; with no limit set it is always admitted."""
+        with self._lock:
+            now = time.monotonic()
+            limit = self.limits.get(provider)
+            if limit is not None:
+                return limit.admit(now)
+            return replace(self.usage[provider].admit(now), accepted=True)
+
+    def window(self, provider: str) -> WindowStatus:
+        """The provider's window as it stands, without admitting a request."""
+        with self._lock:
+            window = self.limits.get(provider) or self.usage[provider]
+            return window.status(time.monotonic())
+
+    def add_fault(self, provider: str, fault: Fault) -> None:
+        with self._lock:
+            self.faults.setdefault(provider, FaultQueue([])).pending.append(fault)
+
+    def clear_faults(self, provider: str) -> None:
+        with self._lock:
+            self.faults.pop(provider, None)
+
+    def take_fault(self, provider: str, target: str) -> Fault | None:
+        """The next queued fault for a request to `target` (path and query), if any."""
+        with self._lock:
+            queue = self.faults.get(provider)
+            return queue.take(target) if queue else None
+
+    def mutate(self, provider: str, object_id: str) -> int:
+        """Change an object's data one step; returns how many steps so far."""
+        with self._lock:
+            self.mutations[(provider, object_id)] += 1
+            return self.mutations[(provider, object_id)]
+
+    def mutation(self, provider: str, object_id: str) -> int:
+        with self._lock:
+            return self.mutations[(provider, object_id)]
 
     def reset(self) -> None:
+        """Back to defaults: counters, tokens, latency, limits, faults, mutations, deployment."""
         with self._lock:
             self.requests.clear()
             self.by_status.clear()
-            self.rotations.clear()
+            self.violations.clear()
+            self.mutations.clear()
+            self.limits.clear()
+            self.faults.clear()
+            self.usage = _usage_windows()
             self.tokens = dict(DEFAULT_TOKENS)
             self.latency_seconds = 0.0
+            self.jira_deployment = "Server"
+            self.generation += 1
 
     def counters(self) -> dict[str, dict[str, object]]:
+        """Per provider: answers given, answers by status, and rate-limit violations."""
         with self._lock:
             out: dict[str, dict[str, object]] = {}
-            for provider in sorted(set(self.tokens) | set(self.requests)):
+            for provider in PROVIDERS:
                 statuses = {
                     str(status): n
                     for (p, status), n in sorted(self.by_status.items())
                     if p == provider
                 }
-                out[provider] = {"requests": self.requests[provider], "by_status": statuses}
+                out[provider] = {
+                    "requests": self.requests[provider],
+                    "by_status": statuses,
+                    "violations": self.violations[provider],
+                }
             return out

@@ -1,0 +1,209 @@
+"""Fake GitHub REST API under /github: repositories, their collaborators, and users.
+
+Every answer carries GitHub's rate headers, every 200 a weak ETag; a request whose
+`If-None-Match` still matches gets a 304 that does not use the rate limit, as on GitHub.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlencode
+
+from litestar import Request, Response, Router, get
+from litestar.datastructures import State
+from litestar.params import FromPath
+
+from snapshots.simulator import github_data as gh
+from snapshots.simulator.state import SimulatorState
+from snapshots.simulator.upstream import Answer, Dialect, Endpoint, base_url, serve, simulator_state
+
+PREFIX = "/github"
+DOCS = "https://docs.github.com/rest"
+RATE_LIMIT_DOCS = "https://docs.github.com/rest/overview/resources-in-the-rest-api#rate-limiting"
+DEFAULT_PER_PAGE = 30
+MAX_PER_PAGE = 100
+AFFILIATIONS = ("outside", "direct", "all")
+PERMISSIONS = ("pull", "triage", "push", "maintain", "admin")
+
+
+def _error(status: int, message: str) -> Answer:
+    return Answer(status, {"message": message, "documentation_url": DOCS, "status": str(status)})
+
+
+NOT_FOUND = _error(404, "Not Found")
+
+
+def etag(answer: Answer) -> str:
+    return f'W/"{hashlib.sha256(answer.content()).hexdigest()}"'
+
+
+def _matches(if_none_match: str, tag: str) -> bool:
+    """Weak comparison of `If-None-Match` (a list of tags, or *) with `tag`."""
+    candidates = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+    return "*" in candidates or tag.removeprefix("W/") in candidates
+
+
+class GitHubDialect(Dialect):
+    """`Authorization: token ...` or `Bearer ...`; errors as `{"message", "documentation_url"}`."""
+
+    name = "github"
+
+    def authorized(self, request: Request[Any, Any, State], token: str) -> bool:
+        scheme, _, value = request.headers.get("authorization", "").partition(" ")
+        return scheme.lower() in ("token", "bearer") and value.strip() == token
+
+    def unauthorized(self) -> Answer:
+        return _error(401, "Bad credentials")
+
+    def error(self, status: int) -> Answer:
+        return _error(status, HTTPStatus(status).phrase)
+
+    def throttled(self, limit: int, reset_seconds: int, retry_after: str | None) -> Answer:
+        headers = {
+            "X-RateLimit-Limit": str(limit),
+            "X-RateLimit-Remaining": "0",
+            "X-RateLimit-Reset": str(math.ceil(time.time() + reset_seconds)),
+            "X-RateLimit-Used": str(limit),
+            "X-RateLimit-Resource": "core",
+        }
+        if retry_after is not None:
+            headers["Retry-After"] = retry_after
+        body = {
+            "message": "API rate limit exceeded for user ID 1.",
+            "documentation_url": RATE_LIMIT_DOCS,
+        }
+        return Answer(403, body, headers)
+
+    def revalidate(self, request: Request[Any, Any, State], endpoint: Endpoint) -> Answer | None:
+        if_none_match = request.headers.get("if-none-match")
+        if not if_none_match:
+            return None
+        answer = endpoint(False)
+        if answer.status != 200 or not _matches(if_none_match, etag(answer)):
+            return None
+        return Answer(304, headers={"ETag": etag(answer)})
+
+    def finish(
+        self, request: Request[Any, Any, State], answer: Answer, state: SimulatorState
+    ) -> Answer:
+        window = state.window(self.name)
+        headers = {
+            "X-RateLimit-Limit": str(window.limit),
+            "X-RateLimit-Remaining": str(window.remaining),
+            "X-RateLimit-Reset": str(math.ceil(time.time() + window.reset_seconds)),
+            "X-RateLimit-Used": str(window.used),
+            "X-RateLimit-Resource": "core",
+        }
+        if answer.status == 200 and answer.raw is None:
+            headers["ETag"] = etag(answer)
+        return answer.with_headers(headers)
+
+
+DIALECT = GitHubDialect()
+
+
+def _repo(request: Request[Any, Any, State], owner: str, repo: str) -> tuple[int | None, int]:
+    """The repo's number (None if there is no such repo) and how often it has been mutated."""
+    n = gh.repo_number(owner, repo)
+    if n is None:
+        return None, 0
+    return n, simulator_state(request).mutation("github", gh.full_names()[n - 1])
+
+
+@get("/repos/{owner:str}/{repo:str}")
+async def repository(
+    request: Request[Any, Any, State], owner: FromPath[str], repo: FromPath[str]
+) -> Response[bytes]:
+    """GET /repos/{owner}/{repo}: the repository object."""
+    api = base_url(request, PREFIX)
+    n, mutation = _repo(request, owner, repo)
+
+    def answer(empty: bool) -> Answer:
+        if empty:
+            return Answer(200, {})
+        return NOT_FOUND if n is None else Answer(200, gh.repository(api, n, mutation))
+
+    return await serve(request, DIALECT, answer)
+
+
+def _page_link(request: Request[Any, Any, State], page: int, rel: str) -> str:
+    params = [(k, v) for k, v in request.query_params.multi_items() if k != "page"]
+    query = urlencode([*params, ("page", str(page))])
+    return f'<{base_url(request, "")}{request.url.path}?{query}>; rel="{rel}"'
+
+
+def _link_header(request: Request[Any, Any, State], page: int, last: int) -> str | None:
+    """GitHub's `Link`: prev/next/last/first, absolute URLs on the address the client used."""
+    links = []
+    if page > 1:
+        links.append(_page_link(request, min(page - 1, last), "prev"))
+    if page < last:
+        links += [_page_link(request, page + 1, "next"), _page_link(request, last, "last")]
+    if page > 1:
+        links.append(_page_link(request, 1, "first"))
+    return ", ".join(links) or None
+
+
+def _int_param(request: Request[Any, Any, State], name: str, default: int) -> int:
+    value = request.query_params.get(name, "")
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+@get("/repos/{owner:str}/{repo:str}/collaborators")
+async def collaborators(
+    request: Request[Any, Any, State], owner: FromPath[str], repo: FromPath[str]
+) -> Response[bytes]:
+    """GET /repos/{owner}/{repo}/collaborators?per_page=&page=&affiliation=&permission="""
+    api = base_url(request, PREFIX)
+    n, mutation = _repo(request, owner, repo)
+    per_page = min(_int_param(request, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    page = _int_param(request, "page", 1)
+    affiliation = request.query_params.get("affiliation", "all")
+    permission = request.query_params.get("permission")
+
+    def answer(empty: bool) -> Answer:
+        if empty:
+            return Answer(200, [])
+        if n is None:
+            return NOT_FOUND
+        if affiliation not in AFFILIATIONS or (permission and permission not in PERMISSIONS):
+            return _error(422, "Validation Failed")
+        users = gh.collaborators(api, n, mutation)
+        if affiliation == "outside":
+            users = [u for u in users if gh.is_outside_collaborator(u)]
+        if permission:
+            users = [u for u in users if u["permissions"][permission]]
+        last = max(1, math.ceil(len(users) / per_page))
+        link = _link_header(request, page, last)
+        body = users[(page - 1) * per_page : page * per_page]
+        return Answer(200, body, {"Link": link} if link else {})
+
+    return await serve(request, DIALECT, answer)
+
+
+@get("/users/{username:str}")
+async def user(request: Request[Any, Any, State], username: FromPath[str]) -> Response[bytes]:
+    """GET /users/{login}: a collaborator's profile, or the organisation's."""
+    api = base_url(request, PREFIX)
+    k = gh.user_number(username)
+
+    def answer(empty: bool) -> Answer:
+        if empty:
+            return Answer(200, {})
+        if username.lower() == gh.ORG:
+            return Answer(200, gh.organization(api))
+        return NOT_FOUND if k is None else Answer(200, gh.profile(api, k))
+
+    return await serve(request, DIALECT, answer)
+
+
+router = Router(PREFIX, route_handlers=[repository, collaborators, user])
+
+
+def object_exists(object_id: str) -> bool:
+    """Whether `object_id` is a repository full name (`acme/repo-03`) that can be mutated."""
+    return object_id in gh.full_names()

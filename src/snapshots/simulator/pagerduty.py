@@ -1,0 +1,145 @@
+"""Fake PagerDuty REST API v2 under /pagerduty: schedules, escalation policies and users."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from litestar import Request, Response, Router, get
+from litestar.datastructures import State
+from litestar.params import FromPath
+
+from snapshots.simulator import pagerduty_data as pd
+from snapshots.simulator.upstream import Answer, Dialect, serve, simulator_state
+
+DEFAULT_LIMIT = 25
+MAX_LIMIT = 100
+
+
+def _error(status: int, message: str, code: int, errors: list[str] | None = None) -> Answer:
+    body: dict[str, Any] = {"message": message, "code": code}
+    if errors:
+        body["errors"] = errors
+    return Answer(status, {"error": body})
+
+
+NOT_FOUND = _error(404, "Not Found", 2100)
+
+
+class PagerDutyDialect(Dialect):
+    """`Authorization: Token token=...`; errors as `{"error": {"message", "code"}}`."""
+
+    name = "pagerduty"
+
+    def authorized(self, request: Request[Any, Any, State], token: str) -> bool:
+        return request.headers.get("authorization") == f"Token token={token}"
+
+    def unauthorized(self) -> Answer:
+        return _error(401, "Invalid Credentials", 2006)
+
+    def error(self, status: int) -> Answer:
+        return _error(status, HTTPStatus(status).phrase, 2000)
+
+    def throttled(self, limit: int, reset_seconds: int, retry_after: str | None) -> Answer:
+        headers = {
+            "ratelimit-limit": str(limit),
+            "ratelimit-remaining": "0",
+            "ratelimit-reset": str(reset_seconds),
+        }
+        if retry_after is not None:
+            headers["Retry-After"] = retry_after
+        return _error(429, "Rate Limit Exceeded", 2020).with_headers(headers)
+
+
+DIALECT = PagerDutyDialect()
+
+
+@get("/schedules/{schedule_id:str}/users")
+async def schedule_users(
+    request: Request[Any, Any, State], schedule_id: FromPath[str]
+) -> Response[bytes]:
+    """GET /schedules/{id}/users: the users on call in the schedule's window."""
+    rotation = simulator_state(request).mutation("pagerduty", schedule_id)
+
+    def answer(empty: bool) -> Answer:
+        n = pd.schedule_number(schedule_id)
+        if empty:
+            return Answer(200, {"users": []})
+        if n is None:
+            return NOT_FOUND
+        return Answer(200, {"users": pd.on_call_users(n, rotation)})
+
+    return await serve(request, DIALECT, answer)
+
+
+@get("/schedules/{schedule_id:str}")
+async def schedule(
+    request: Request[Any, Any, State], schedule_id: FromPath[str]
+) -> Response[bytes]:
+    """GET /schedules/{id}: the schedule object (an empty object under an `empty` fault)."""
+    rotation = simulator_state(request).mutation("pagerduty", schedule_id)
+
+    def answer(empty: bool) -> Answer:
+        n = pd.schedule_number(schedule_id)
+        if empty:
+            return Answer(200, {"schedule": {}})
+        if n is None:
+            return NOT_FOUND
+        return Answer(200, {"schedule": pd.schedule(n, rotation)})
+
+    return await serve(request, DIALECT, answer)
+
+
+@get("/escalation_policies/{policy_id:str}")
+async def escalation_policy(
+    request: Request[Any, Any, State], policy_id: FromPath[str]
+) -> Response[bytes]:
+    """GET /escalation_policies/{id}: levels of schedules and users to page."""
+    mutation = simulator_state(request).mutation("pagerduty", policy_id)
+
+    def answer(empty: bool) -> Answer:
+        n = pd.policy_number(policy_id)
+        if empty:
+            return Answer(200, {"escalation_policy": {}})
+        if n is None:
+            return NOT_FOUND
+        return Answer(200, {"escalation_policy": pd.escalation_policy(n, mutation)})
+
+    return await serve(request, DIALECT, answer)
+
+
+def _page_params(request: Request[Any, Any, State]) -> tuple[int, int] | Answer:
+    """(offset, limit) from the query, or PagerDuty's 400 when they are not numbers."""
+    try:
+        offset = int(request.query_params.get("offset", "0"))
+        limit = int(request.query_params.get("limit", str(DEFAULT_LIMIT)))
+    except ValueError:
+        return _error(400, "Invalid Input Provided", 2001, ["Offset and limit must be integers."])
+    if offset < 0 or limit < 1:
+        return _error(400, "Invalid Input Provided", 2001, ["Offset must be >= 0, limit >= 1."])
+    return offset, min(limit, MAX_LIMIT)
+
+
+@get("/users")
+async def users(request: Request[Any, Any, State]) -> Response[bytes]:
+    """GET /users?offset=&limit=: every user, with classic offset pagination."""
+    params = _page_params(request)
+    total = request.query_params.get("total") == "true"
+
+    def answer(empty: bool) -> Answer:
+        if isinstance(params, Answer):
+            return params
+        page = pd.users_page(*params, total=total)
+        if empty:
+            page.update(users=[], more=False)
+        return Answer(200, page)
+
+    return await serve(request, DIALECT, answer)
+
+
+router = Router("/pagerduty", route_handlers=[schedule_users, schedule, escalation_policy, users])
+
+
+def object_exists(object_id: str) -> bool:
+    """Whether `object_id` is a schedule or escalation policy that can be mutated."""
+    return pd.schedule_number(object_id) is not None or pd.policy_number(object_id) is not None

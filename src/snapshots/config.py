@@ -55,14 +55,14 @@ class Secret:
 
 
 @dataclass(frozen=True)
-class Budget:
+class BudgetLimit:
     """At most `requests` upstream requests per `period_seconds` for one provider."""
 
     requests: int
     period_seconds: float
 
     @classmethod
-    def parse(cls, text: str) -> Budget:
+    def parse(cls, text: str) -> BudgetLimit:
         match = _BUDGET.match(text)
         if not match:
             raise ValueError(f"bad budget {text!r}: use 'N/period', like '900/60s'")
@@ -82,9 +82,14 @@ class ProviderSettings:
     name: str
     base_url: str | None
     token: Secret | None
-    budget: Budget | None
+    budget: BudgetLimit | None
     timeout_seconds: float
     token_source: str  # where the token is expected, for "disabled" messages (never the token)
+    kind: str = "builtin"  # "http" for a user-defined provider on the generic HTTP client
+    concurrency: int = 4
+    max_retries: int = 3
+    max_throttle_wait_seconds: float = 60.0
+    options: Mapping[str, Any] = field(default_factory=dict)  # email, deployment, auth_*, headers
 
 
 @dataclass(frozen=True)
@@ -94,6 +99,11 @@ class DatasetSettings:
     name: str
     ttl_seconds: float | None
     keys: tuple[str, ...]
+    fetch: str | None = None  # "package.module:function" for a user-defined dataset
+    negative_ttl_seconds: float | None = None
+    key_pattern: str | None = None
+    key_example: str | None = None
+    options: Mapping[str, Any] = field(default_factory=dict)  # url, items, paginate, jql, fields...
 
 
 @dataclass(frozen=True)
@@ -105,6 +115,7 @@ class JobsConfig:
     datasets: Mapping[str, DatasetSettings]
     read_wait_seconds: float = 10.0
     refresh_ahead: float = 0.8
+    negative_ttl_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -127,9 +138,28 @@ class Settings:
 
 
 _TOP_KEYS = {"service", "providers", "datasets"}
-_SERVICE_KEYS = {"read_wait", "refresh_ahead"}
-_PROVIDER_KEYS = {"base_url", "token", "token_file", "budget", "timeout"}
-_DATASET_KEYS = {"ttl", "keys"}
+_SERVICE_KEYS = {"read_wait", "refresh_ahead", "negative_ttl"}
+_PROVIDER_OPTIONS = {"email", "deployment", "auth_header", "auth_template", "headers", "page_size"}
+_PROVIDER_KEYS = {
+    "base_url", "token", "token_file", "budget", "timeout", "kind", "concurrency",
+    "max_retries", "max_throttle_wait", *_PROVIDER_OPTIONS,
+}  # fmt: skip
+_DATASET_OPTIONS = {"url", "items", "paginate", "page_size", "params", "jql", "fields"}
+_DATASET_KEYS = {
+    "ttl",
+    "keys",
+    "fetch",
+    "negative_ttl",
+    "key_pattern",
+    "key_example",
+    *_DATASET_OPTIONS,
+}
+_CHOICES = {
+    "kind": {"http"},
+    "deployment": {"cloud", "server"},
+    "paginate": {"none", "link", "page", "offset"},
+}
+_FETCH_REF = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 _DEFAULT_TIMEOUT = 30.0
 
 
@@ -158,6 +188,44 @@ class _Reader:
         if not isinstance(value, str):
             raise self.fail(f"{where}.{name}", f"must be a string, got {type(value).__name__}")
         return value
+
+    def integer(
+        self, table: Mapping[str, Any], name: str, where: str, low: int, high: int
+    ) -> int | None:
+        value = table.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+            raise self.fail(f"{where}.{name}", f"must be a whole number from {low} to {high}")
+        return value
+
+    def choice(self, table: Mapping[str, Any], name: str, where: str) -> str | None:
+        value = self.string(table, name, where)
+        if value is not None and value not in _CHOICES[name]:
+            raise self.fail(
+                f"{where}.{name}", f"must be one of {', '.join(sorted(_CHOICES[name]))}"
+            )
+        return value
+
+    def string_list(
+        self, table: Mapping[str, Any], name: str, where: str
+    ) -> tuple[str, ...] | None:
+        value = table.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            raise self.fail(f"{where}.{name}", "must be a list of non-empty strings")
+        return tuple(value)
+
+    def string_table(
+        self, table: Mapping[str, Any], name: str, where: str
+    ) -> dict[str, str] | None:
+        value = table.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
+            raise self.fail(f"{where}.{name}", "must be a table of strings")
+        return dict(value)
 
     def duration(self, table: Mapping[str, Any], name: str, where: str) -> float | None:
         value = self.string(table, name, where)
@@ -212,10 +280,18 @@ def _provider(reader: _Reader, name: str, raw: object, env: Mapping[str, str]) -
             ) from None
     budget_text = env.get(prefix + "BUDGET") or reader.string(table, "budget", where)
     try:
-        budget = Budget.parse(budget_text) if budget_text else None
+        budget = BudgetLimit.parse(budget_text) if budget_text else None
     except ValueError as exc:
         raise reader.fail(f"{where}.budget", str(exc)) from None
     timeout = reader.duration(table, "timeout", where) or _DEFAULT_TIMEOUT
+    options: dict[str, Any] = {
+        "email": _expand_env(reader.string(table, "email", where), env),
+        "deployment": reader.choice(table, "deployment", where),
+        "auth_header": reader.string(table, "auth_header", where),
+        "auth_template": reader.string(table, "auth_template", where),
+        "page_size": reader.integer(table, "page_size", where, 1, 100),
+        "headers": reader.string_table(table, "headers", where),
+    }
     return ProviderSettings(
         name=name,
         base_url=base_url.rstrip("/") if base_url else None,
@@ -223,7 +299,16 @@ def _provider(reader: _Reader, name: str, raw: object, env: Mapping[str, str]) -
         budget=budget,
         timeout_seconds=timeout,
         token_source=_token_source(table, name),
+        kind=reader.choice(table, "kind", where) or "builtin",
+        concurrency=reader.integer(table, "concurrency", where, 1, 64) or 4,
+        max_retries=_or(reader.integer(table, "max_retries", where, 0, 10), 3),
+        max_throttle_wait_seconds=reader.duration(table, "max_throttle_wait", where) or 60.0,
+        options={k: v for k, v in options.items() if v is not None},
     )
+
+
+def _or(value: int | None, default: int) -> int:
+    return default if value is None else value
 
 
 def _dataset(reader: _Reader, name: str, raw: object) -> DatasetSettings:
@@ -234,8 +319,35 @@ def _dataset(reader: _Reader, name: str, raw: object) -> DatasetSettings:
         raise reader.fail(f"{where}.keys", "must be a list of non-empty strings")
     if len(set(keys)) != len(keys):
         raise reader.fail(f"{where}.keys", "lists a key twice")
+    fetch = reader.string(table, "fetch", where)
+    if fetch is not None and not _FETCH_REF.match(fetch):
+        raise reader.fail(f"{where}.fetch", f"must be 'package.module:function', got {fetch!r}")
+    key_pattern = reader.string(table, "key_pattern", where)
+    if key_pattern is not None:
+        try:
+            re.compile(key_pattern)
+        except re.error as exc:
+            raise reader.fail(
+                f"{where}.key_pattern", f"is not a valid regular expression: {exc}"
+            ) from None
+    options: dict[str, Any] = {
+        "url": reader.string(table, "url", where),
+        "items": reader.string(table, "items", where),
+        "paginate": reader.choice(table, "paginate", where),
+        "page_size": reader.integer(table, "page_size", where, 1, 1000),
+        "params": reader.string_table(table, "params", where),
+        "jql": reader.string(table, "jql", where),
+        "fields": reader.string_list(table, "fields", where),
+    }
     return DatasetSettings(
-        name=name, ttl_seconds=reader.duration(table, "ttl", where), keys=tuple(keys)
+        name=name,
+        ttl_seconds=reader.duration(table, "ttl", where),
+        keys=tuple(keys),
+        fetch=fetch,
+        negative_ttl_seconds=reader.duration(table, "negative_ttl", where),
+        key_pattern=key_pattern,
+        key_example=reader.string(table, "key_example", where),
+        options={k: v for k, v in options.items() if v is not None},
     )
 
 
@@ -256,6 +368,7 @@ def load_jobs(
     top = reader.table(raw, "top level", _TOP_KEYS)
     service = reader.table(top.get("service", {}), "service", _SERVICE_KEYS)
     read_wait = reader.duration(service, "read_wait", "service") or 10.0
+    negative_ttl = reader.duration(service, "negative_ttl", "service") or 60.0
     refresh_ahead = service.get("refresh_ahead", 0.8)
     if not isinstance(refresh_ahead, int | float) or not 0.1 <= refresh_ahead <= 1.0:
         raise reader.fail("service.refresh_ahead", "must be a number between 0.1 and 1.0")
@@ -273,6 +386,7 @@ def load_jobs(
         datasets=dataset_settings,
         read_wait_seconds=read_wait,
         refresh_ahead=float(refresh_ahead),
+        negative_ttl_seconds=negative_ttl,
     )
 
 

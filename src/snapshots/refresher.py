@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from snapshots.budget import Priority, current_priority
 from snapshots.clock import utcnow
 from snapshots.errors import SnapshotsError, Unavailable, UpstreamError, UpstreamNotFound
 from snapshots.logs import get_logger
 from snapshots.providers.base import FetchContext
-from snapshots.providers.metering import RequestMeter, current_meter
-from snapshots.registry import RegisteredDataset, Registry
+from snapshots.providers.transport import RequestMeter, current_meter
+from snapshots.registry import RegisteredDataset, RegisteredProvider, Registry
 from snapshots.store import FetchedPayload, KeySource, Outcome, RunTiming, Store, Trigger
 
 log = get_logger(__name__)
@@ -43,8 +44,10 @@ RefreshListener = Callable[[str, str, datetime | None], None]
 class Refresher:
     """Runs refreshes; concurrent requests for one (dataset, key) share one upstream fetch.
 
-    Fetches run on a thread pool because the provider libraries are synchronous; everything
-    else (single-flight, storage) stays on the event loop.
+    Fetches run on threads because the provider libraries are synchronous; everything else
+    (single-flight, storage) stays on the event loop. Each provider has a pool per priority,
+    `concurrency` threads each, so a provider whose budget is exhausted holds only its own
+    threads, and interactive fetches never queue behind scheduled ones for a thread.
     """
 
     def __init__(
@@ -53,16 +56,37 @@ class Refresher:
         store: Store,
         *,
         refresh_ahead: float = 0.8,
-        max_workers: int = 8,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._registry = registry
         self._store = store
         self._refresh_ahead = refresh_ahead
         self._clock = clock
-        self._executor = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fetch")
+        self._executors: dict[tuple[str, Priority], ThreadPoolExecutor] = {}
+        self._missing: dict[tuple[str, str], tuple[float, str]] = {}
         self._inflight: dict[tuple[str, str], asyncio.Task[RefreshResult]] = {}
         self._listeners: list[RefreshListener] = []
+
+    def known_missing(self, dataset: str, key: str) -> str | None:
+        """The upstream's "not found" for this key, while its negative TTL lasts (else None)."""
+        entry = self._missing.get((dataset, key))
+        if entry is None:
+            return None
+        expires, message = entry
+        if time.monotonic() >= expires:
+            self._missing.pop((dataset, key), None)
+            return None
+        return message
+
+    def _executor(self, provider: RegisteredProvider, priority: Priority) -> ThreadPoolExecutor:
+        executor = self._executors.get((provider.name, priority))
+        if executor is None:
+            executor = ThreadPoolExecutor(
+                max_workers=provider.settings.concurrency,
+                thread_name_prefix=f"fetch-{provider.name}-{priority.name.lower()}",
+            )
+            self._executors[(provider.name, priority)] = executor
+        return executor
 
     def add_listener(self, listener: RefreshListener) -> None:
         """Call `listener(dataset, key, next_refresh_at)` after every stored refresh."""
@@ -113,18 +137,23 @@ class Refresher:
         error: str | None = None
         not_found = False
         fetched: FetchedPayload | None = None
+        priority = Priority.SCHEDULED if trigger == "schedule" else Priority.INTERACTIVE
         try:
             payload = await asyncio.get_running_loop().run_in_executor(
-                self._executor,
+                self._executor(dataset.provider, priority),
                 self._fetch,
                 dataset,
                 key,
-                FetchContext(started, dataset.ttl_seconds),
+                FetchContext(started, dataset.ttl_seconds, dataset.options),
                 meter,
+                priority,
             )
             fetched = FetchedPayload.of(payload)
+            self._missing.pop((dataset.name, key), None)
         except UpstreamNotFound as exc:
             error, not_found = exc.message, True
+            expires = time.monotonic() + dataset.negative_ttl_seconds
+            self._missing[(dataset.name, key)] = (expires, exc.message)
         except SnapshotsError as exc:
             error = exc.message
         except Exception as exc:
@@ -165,14 +194,21 @@ class Refresher:
         )
 
     def _fetch(
-        self, dataset: RegisteredDataset, key: str, ctx: FetchContext, meter: RequestMeter
+        self,
+        dataset: RegisteredDataset,
+        key: str,
+        ctx: FetchContext,
+        meter: RequestMeter,
+        priority: Priority,
     ) -> Any:
-        token = current_meter.set(meter)
+        meter_token = current_meter.set(meter)
+        priority_token = current_priority.set(priority)
         try:
             client = self._registry.client(dataset.provider.name)
             payload = dataset.definition.fetch(client, key, ctx)
         finally:
-            current_meter.reset(token)
+            current_priority.reset(priority_token)
+            current_meter.reset(meter_token)
         if payload is None:
             raise UpstreamError(f"{dataset.name} {key}: the fetch returned no payload")
         return payload
@@ -188,4 +224,5 @@ class Refresher:
         """Let in-flight refreshes finish, then stop the fetch threads."""
         if self._inflight:
             await asyncio.gather(*self._inflight.values(), return_exceptions=True)
-        self._executor.shutdown(wait=True, cancel_futures=True)
+        for executor in self._executors.values():
+            executor.shutdown(wait=True, cancel_futures=True)

@@ -8,18 +8,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from snapshots.config import JobsConfig, ProviderSettings
+from snapshots.budget import Budget
+from snapshots.config import DatasetSettings, JobsConfig, ProviderSettings
 from snapshots.errors import ConfigError, DatasetDisabled, MalformedKey, UnknownDataset
-from snapshots.providers import BUILT_IN
-from snapshots.providers.base import DatasetDefinition, ProviderDefinition
+from snapshots.providers import BUILT_IN, custom, http
+from snapshots.providers.base import DatasetDefinition, KeyFormat, ProviderDefinition
+from snapshots.providers.transport import UpstreamGate
 
 
 @dataclass(frozen=True)
 class RegisteredProvider:
-    """A provider with its resolved settings; disabled (with the reason) when it lacks a token."""
+    """A provider with its resolved settings, its budget and the gate its requests go through."""
 
     definition: ProviderDefinition
     settings: ProviderSettings
+    budget: Budget
+    gate: UpstreamGate
 
     @property
     def name(self) -> str:
@@ -27,19 +31,21 @@ class RegisteredProvider:
 
     @property
     def disabled_reason(self) -> str | None:
-        if self.settings.token is None:
+        if self.settings.token is None and self.settings.kind != "http":
             return f"provider {self.name} has no token: set {self.settings.token_source}"
         return None
 
 
 @dataclass(frozen=True)
 class RegisteredDataset:
-    """A dataset this process serves: definition, effective TTL, keys kept warm, its provider."""
+    """A dataset this process serves: definition, effective TTLs and options, its provider."""
 
     definition: DatasetDefinition
     provider: RegisteredProvider
     ttl_seconds: float
+    negative_ttl_seconds: float
     keys: tuple[str, ...]
+    options: Mapping[str, Any]
 
     @property
     def name(self) -> str:
@@ -51,6 +57,108 @@ class RegisteredDataset:
 
     def check_key(self, key: str) -> None:
         self.definition.key_format.check(self.name, key)
+
+
+def _provider(
+    definition: ProviderDefinition, settings: ProviderSettings, where: str
+) -> RegisteredProvider:
+    unknown = sorted(set(settings.options) - definition.options)
+    if unknown:
+        accepted = ", ".join(sorted(definition.options)) or "none"
+        raise ConfigError(
+            f"{where}.{unknown[0]}: not a setting of {definition.name} (its own settings: {accepted})"
+        )
+    resolved = dataclasses.replace(
+        settings, base_url=settings.base_url or definition.default_base_url
+    )
+    problem = (
+        definition.check_settings(resolved)
+        if definition.check_settings and resolved.token
+        else None
+    )
+    if problem is not None:
+        raise ConfigError(f"{where}.{problem}")
+    budget = Budget(definition.name, settings.budget or definition.default_budget)
+    gate = UpstreamGate(
+        definition.name,
+        budget,
+        max_retries=settings.max_retries,
+        max_throttle_wait=settings.max_throttle_wait_seconds,
+    )
+    return RegisteredProvider(definition, resolved, budget, gate)
+
+
+def _providers(
+    config: JobsConfig, built_in: tuple[ProviderDefinition, ...]
+) -> dict[str, RegisteredProvider]:
+    definitions = {p.name: p for p in built_in}
+    known = ", ".join(sorted(definitions))
+    for name, settings in config.providers.items():
+        where = f"{config.path}: providers.{name}"
+        if name in definitions and settings.kind == "http":
+            raise ConfigError(
+                f"{where}.kind: {name} is built in; give a user-defined provider another name"
+            )
+        if name not in definitions and settings.kind != "http":
+            raise ConfigError(
+                f'{where}: unknown provider {name!r} (known providers: {known}; or set kind = "http")'
+            )
+        if settings.kind == "http" and settings.base_url is None:
+            raise ConfigError(f"{where}.base_url: required for a provider of kind http")
+    providers: dict[str, RegisteredProvider] = {}
+    for name, definition in definitions.items():
+        settings = config.providers.get(name) or ProviderSettings(
+            name=name,
+            base_url=None,
+            token=None,
+            budget=None,
+            timeout_seconds=30.0,
+            token_source=f"SNAPSHOTS_{name.upper()}_TOKEN",
+        )
+        providers[name] = _provider(definition, settings, f"{config.path}: providers.{name}")
+    for name, settings in config.providers.items():
+        if settings.kind == "http":
+            providers[name] = _provider(
+                http.provider_definition(settings), settings, f"{config.path}: providers.{name}"
+            )
+    return providers
+
+
+def _definition(
+    settings: DatasetSettings, provider: RegisteredProvider, where: str
+) -> DatasetDefinition:
+    """The built-in definition of a dataset, or one made from its `fetch` or `url` settings."""
+    by_name = {d.name: d for d in provider.definition.datasets}
+    key_format = KeyFormat(
+        pattern=settings.key_pattern or http.GENERIC_KEY.pattern,
+        description=f"a key matching {settings.key_pattern}"
+        if settings.key_pattern
+        else http.GENERIC_KEY.description,
+        example=settings.key_example or http.GENERIC_KEY.example,
+    )
+    if settings.name in by_name:
+        definition = by_name[settings.name]
+    elif settings.fetch is not None:
+        definition = custom.dataset_definition(provider.name, settings, key_format, where)
+    elif provider.settings.kind == "http" and "url" in settings.options:
+        definition = http.dataset_definition(provider.name, settings, key_format)
+    else:
+        known = ", ".join(sorted(by_name)) or "none built in"
+        hint = (
+            "set url"
+            if provider.settings.kind == "http"
+            else "or set fetch = 'package.module:function'"
+        )
+        raise ConfigError(
+            f"{where}: unknown dataset (known datasets of {provider.name}: {known}; {hint})"
+        )
+    unknown = sorted(set(settings.options) - definition.options)
+    if unknown:
+        accepted = ", ".join(sorted(definition.options)) or "none"
+        raise ConfigError(
+            f"{where}.{unknown[0]}: not a setting of {settings.name} (its own settings: {accepted})"
+        )
+    return definition
 
 
 class Registry:
@@ -68,52 +176,37 @@ class Registry:
     def from_config(
         cls, config: JobsConfig, built_in: tuple[ProviderDefinition, ...] = BUILT_IN
     ) -> Registry:
-        definitions = {p.name: p for p in built_in}
-        known_providers = ", ".join(sorted(definitions))
-        for name in config.providers:
-            if name not in definitions:
-                raise ConfigError(
-                    f"{config.path}: providers.{name}: unknown provider {name!r} (known providers: {known_providers})"
-                )
-        providers: dict[str, RegisteredProvider] = {}
-        for name, definition in definitions.items():
-            settings = config.providers.get(name) or ProviderSettings(
-                name=name,
-                base_url=None,
-                token=None,
-                budget=None,
-                timeout_seconds=30.0,
-                token_source=f"SNAPSHOTS_{name.upper()}_TOKEN",
-            )
-            resolved = dataclasses.replace(
-                settings, base_url=settings.base_url or definition.default_base_url
-            )
-            providers[name] = RegisteredProvider(definition, resolved)
-
+        providers = _providers(config, built_in)
+        known_providers = ", ".join(sorted(providers))
         datasets: dict[str, RegisteredDataset] = {}
         for name, ds in config.datasets.items():
             where = f'{config.path}: datasets."{name}"'
-            provider_name, _, _ = name.partition(".")
-            if provider_name not in definitions:
+            provider_name, dot, rest = name.partition(".")
+            if not dot or not rest:
                 raise ConfigError(
-                    f"{where}: unknown provider {provider_name!r} (known providers: {known_providers}); "
-                    "dataset names are 'provider.dataset'"
+                    f"{where}: dataset names are 'provider.dataset', like 'pagerduty.schedule_users'"
                 )
-            by_name = {d.name: d for d in definitions[provider_name].datasets}
-            if name not in by_name:
-                known = ", ".join(sorted(by_name))
-                raise ConfigError(f"{where}: unknown dataset (known datasets: {known})")
-            dataset_definition = by_name[name]
+            if provider_name not in providers:
+                raise ConfigError(
+                    f"{where}: unknown provider {provider_name!r} (known providers: {known_providers})"
+                )
+            provider = providers[provider_name]
+            definition = _definition(ds, provider, where)
+            ttl = ds.ttl_seconds or definition.default_ttl_seconds
+            if ttl is None:
+                raise ConfigError(f"{where}.ttl: required for a user-defined dataset, like '5m'")
             for key in ds.keys:
                 try:
-                    dataset_definition.key_format.check(name, key)
+                    definition.key_format.check(name, key)
                 except MalformedKey as exc:
                     raise ConfigError(f"{where}.keys: {exc.message}") from None
             datasets[name] = RegisteredDataset(
-                definition=dataset_definition,
-                provider=providers[provider_name],
-                ttl_seconds=ds.ttl_seconds or dataset_definition.default_ttl_seconds,
+                definition=definition,
+                provider=provider,
+                ttl_seconds=ttl,
+                negative_ttl_seconds=ds.negative_ttl_seconds or config.negative_ttl_seconds,
                 keys=ds.keys,
+                options=ds.options,
             )
         return cls(providers, datasets)
 
@@ -136,11 +229,13 @@ class Registry:
         return dataset
 
     def client(self, provider: str) -> Any:
-        """The shared client of `provider`, built once so connections and metering are shared."""
+        """The shared client of `provider`, built once so connections and the budget are shared."""
         with self._lock:
             if provider not in self._clients:
                 registered = self.providers[provider]
-                self._clients[provider] = registered.definition.make_client(registered.settings)
+                self._clients[provider] = registered.definition.make_client(
+                    registered.settings, registered.gate
+                )
             return self._clients[provider]
 
     def close(self) -> None:

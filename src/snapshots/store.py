@@ -178,7 +178,7 @@ class FetchedPayload:
 
     @classmethod
     def of(cls, payload: Any) -> FetchedPayload:
-        count = len(payload) if isinstance(payload, list | dict) else 1
+        count = len(payload) if isinstance(payload, list) else 1
         return cls(payload=payload, content_hash=content_hash(payload), item_count=count)
 
 

@@ -10,7 +10,7 @@ from litestar.openapi import OpenAPIConfig
 
 from snapshots import __version__
 from snapshots.api.errors import EXCEPTION_HANDLERS
-from snapshots.api.routes import get_snapshot, healthz, readyz
+from snapshots.api.routes import get_snapshot, healthz, list_providers, readyz
 from snapshots.config import JobsConfig
 from snapshots.runtime import running
 
@@ -25,7 +25,7 @@ def create_app(config: JobsConfig, database_url: str, *, schedule: bool = True) 
             yield
 
     return Litestar(
-        route_handlers=[healthz, readyz, get_snapshot],
+        route_handlers=[healthz, readyz, get_snapshot, list_providers],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="snapshots", version=__version__, path="/schema"),

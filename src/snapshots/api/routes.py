@@ -11,7 +11,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from snapshots.api.errors import error_response
-from snapshots.api.schemas import Freshness, Health, SnapshotEnvelope
+from snapshots.api.schemas import BudgetBody, Freshness, Health, ProviderBody, SnapshotEnvelope
 from snapshots.clock import utcnow
 from snapshots.errors import Unavailable, UpstreamNotFound
 from snapshots.runtime import Runtime
@@ -72,6 +72,9 @@ async def read_latest(runtime: Runtime, dataset: str, key: str) -> Latest:
     latest = await runtime.store.latest(dataset, key)
     if latest is not None and latest.snapshot is not None:
         return latest
+    missing = runtime.refresher.known_missing(dataset, key)
+    if missing is not None:
+        raise UpstreamNotFound(f"{dataset} {key}: {missing} (remembered for the negative TTL)")
     result = await runtime.refresher.refresh_within(
         dataset, key, "miss", runtime.config.read_wait_seconds
     )
@@ -94,3 +97,36 @@ async def get_snapshot(
     runtime = _runtime(request.app.state)
     latest = await read_latest(runtime, dataset, str(key).lstrip("/"))
     return envelope(runtime, latest)
+
+
+@get("/api/v1/providers", tags=["providers"], sync_to_thread=False)
+def list_providers(state: State) -> list[ProviderBody]:
+    """Every provider with its budget state (tokens left, waiters, pause) and upstream answers."""
+    registry = _runtime(state).registry
+    bodies = []
+    for name, provider in sorted(registry.providers.items()):
+        budget = provider.budget.state()
+        bodies.append(
+            ProviderBody(
+                provider=name,
+                base_url=provider.settings.base_url or "",
+                enabled=provider.disabled_reason is None,
+                disabled_reason=provider.disabled_reason,
+                datasets=sorted(
+                    d.name for d in registry.datasets.values() if d.provider is provider
+                ),
+                budget=BudgetBody(
+                    limit=budget.limit,
+                    period_seconds=budget.period_seconds,
+                    used_in_period=budget.used_in_period,
+                    tokens_left=budget.tokens_left,
+                    waiting=dict(budget.waiting),
+                    paused_for_seconds=budget.paused_for_seconds,
+                    pause_reason=budget.pause_reason,
+                    granted=budget.granted,
+                    wait_seconds=dict(budget.wait_seconds),
+                ),
+                upstream_requests=provider.gate.answers(),
+            )
+        )
+    return bodies

@@ -43,3 +43,29 @@ class ErrorBody(msgspec.Struct, frozen=True):
 
 class Health(msgspec.Struct, frozen=True):
     status: str
+
+
+class BudgetBody(msgspec.Struct, frozen=True):
+    """A provider's budget now: limit, use in the current period, waiters, pause."""
+
+    limit: int | None
+    period_seconds: float | None
+    used_in_period: int
+    tokens_left: int | None
+    waiting: dict[str, int]
+    paused_for_seconds: float
+    pause_reason: str | None
+    granted: int
+    wait_seconds: dict[str, float]
+
+
+class ProviderBody(msgspec.Struct, frozen=True):
+    """A provider: where it points, whether it can fetch, its budget and upstream answers."""
+
+    provider: str
+    base_url: str
+    enabled: bool
+    disabled_reason: str | None
+    datasets: list[str]
+    budget: BudgetBody
+    upstream_requests: dict[str, int]

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from snapshots.config import ProviderSettings
-from snapshots.errors import MalformedKey
+from snapshots.config import BudgetLimit, ProviderSettings
+from snapshots.errors import MalformedKey, SnapshotsError, UpstreamError, UpstreamNotFound
+from snapshots.providers.transport import UpstreamGate
 
 JSONValue = Any
 """A JSON-compatible value (dicts, lists, strings, numbers, booleans, None)."""
@@ -33,10 +34,14 @@ class KeyFormat:
 
 @dataclass(frozen=True)
 class FetchContext:
-    """What a fetch may know besides the key: the time it runs and the dataset's TTL."""
+    """What a fetch may know besides the key: the time, the dataset's TTL and its options."""
 
     now: datetime
     ttl_seconds: float
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+Fetch = Callable[[Any, str, FetchContext], JSONValue]
 
 
 @dataclass(frozen=True)
@@ -46,19 +51,61 @@ class DatasetDefinition:
     name: str
     provider: str
     key_format: KeyFormat
-    default_ttl_seconds: float
-    fetch: Callable[[Any, str, FetchContext], JSONValue]
+    default_ttl_seconds: float | None
+    fetch: Fetch
     description: str
+    options: frozenset[str] = frozenset()  # dataset settings in jobs.toml this dataset accepts
 
 
 @dataclass(frozen=True)
 class ProviderDefinition:
-    """An upstream service: its default base URL and how to build its (metered) client.
+    """An upstream service: its defaults and how to build its client on the gated transport.
 
-    `make_client` receives settings whose `base_url` is already resolved (never None).
+    `make_client(settings, gate)` receives settings whose `base_url` is resolved (never None)
+    and must route every HTTP request of the client through `gate`.
     """
 
     name: str
     default_base_url: str
-    make_client: Callable[[ProviderSettings], Any]
+    default_budget: BudgetLimit
+    make_client: Callable[[ProviderSettings, UpstreamGate], Any]
     datasets: tuple[DatasetDefinition, ...]
+    options: frozenset[str] = frozenset()  # provider settings in jobs.toml this provider accepts
+    check_settings: Callable[[ProviderSettings], str | None] | None = None  # problem, or None
+
+
+def status_error(provider: str, status: int, what: str) -> SnapshotsError | None:
+    """The service's error for an upstream status (None for success), saying what to check."""
+    if 200 <= status < 300:
+        return None
+    if status == 404:
+        return UpstreamNotFound(f"{provider} has no {what}")
+    if status == 401:
+        return UpstreamError(
+            f"{provider} answered 401 Unauthorized for {what}: check the {provider} token"
+        )
+    if status == 403:
+        return UpstreamError(
+            f"{provider} answered 403 Forbidden for {what}: check the token's permissions (or the rate limit)"
+        )
+    if status == 429:
+        return UpstreamError(
+            f"{provider} kept throttling the request for {what} (429); it will be retried later"
+        )
+    return UpstreamError(f"{provider} answered {status} for {what}")
+
+
+def raise_for_status(provider: str, status: int, what: str) -> None:
+    error = status_error(provider, status, what)
+    if error is not None:
+        raise error
+
+
+def transport_failure(provider: str, what: str, exc: BaseException) -> SnapshotsError:
+    """A failure with no usable status, named by type only (library messages may quote requests)."""
+    if isinstance(exc, SnapshotsError):
+        return exc
+    if isinstance(exc, ValueError):  # json.JSONDecodeError and friends
+        return UpstreamError(f"{provider} sent malformed JSON for {what}")
+    cause = exc.__cause__ or exc
+    return UpstreamError(f"{provider} request for {what} failed: {type(cause).__name__}")

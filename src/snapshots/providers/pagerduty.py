@@ -7,16 +7,18 @@ from typing import Any
 
 import pagerduty
 
-from snapshots.config import ProviderSettings
-from snapshots.errors import UpstreamError, UpstreamNotFound
+from snapshots.config import BudgetLimit, ProviderSettings
+from snapshots.errors import UpstreamError
 from snapshots.providers.base import (
     DatasetDefinition,
     FetchContext,
     JSONValue,
     KeyFormat,
     ProviderDefinition,
+    raise_for_status,
+    transport_failure,
 )
-from snapshots.providers.metering import MeteredHttpx2Transport
+from snapshots.providers.transport import GatedHttpx2Transport, UpstreamGate
 
 PAGERDUTY_ID = KeyFormat(
     pattern=r"P[A-Z0-9]{5,13}",
@@ -32,8 +34,8 @@ class _PagerDutyClient(pagerduty.RestApiV2Client):
       https://, yet operators point providers at mock and proxy upstreams (and tests at the
       simulator) over plain http on a trusted network. Overriding the property keeps the rest of
       the library untouched; the scheme is still validated.
-    - Library retries are off: the gateway decides when to retry, so an upstream problem
-      cannot turn into an unbounded retry loop hidden inside one refresh.
+    - Library retries are off: the gate under it retries and honours throttle signals, so the
+      library must neither double the wait nor loop on 429 forever (its default).
     """
 
     # Seconds; the library infers int from its default, but httpx2 takes any float.
@@ -54,14 +56,14 @@ class _PagerDutyClient(pagerduty.RestApiV2Client):
         self._url = new_base_url
 
 
-def make_client(settings: ProviderSettings) -> Any:
-    """Build a metered PagerDuty client; the token stays inside the client's auth header."""
+def make_client(settings: ProviderSettings, gate: UpstreamGate) -> Any:
+    """Build the PagerDuty client on the gated transport; the token stays in its auth header."""
     if settings.token is None or settings.base_url is None:
         raise ValueError("make_client needs a resolved base_url and a token")
     client = _PagerDutyClient(
         settings.token.reveal(),
         base_url=settings.base_url,
-        transport=MeteredHttpx2Transport(settings.name),
+        transport=GatedHttpx2Transport(gate),
     )
     client.timeout = settings.timeout_seconds
     client.retry = {429: 1}
@@ -73,25 +75,11 @@ def _get(client: Any, path: str, what: str, params: dict[str, str] | None = None
     try:
         response = client.get(path, params=params)
     except pagerduty.Error as exc:
-        # The library's message can carry a truncated token; never pass it on.
+        # The library's messages can carry a truncated token; never pass them on.
         response = getattr(exc, "response", None)
-        status = response.status_code if response is not None else None
-        if status == 401:
-            raise UpstreamError(
-                "pagerduty answered 401 Unauthorized: check the pagerduty token"
-            ) from None
-        raise UpstreamError(
-            f"pagerduty request for {what} failed: {type(exc.__cause__ or exc).__name__}"
-        ) from None
-    status = response.status_code
-    if status == 404:
-        raise UpstreamNotFound(f"pagerduty has no {what}")
-    if status == 401:
-        raise UpstreamError("pagerduty answered 401 Unauthorized: check the pagerduty token")
-    if status == 429:
-        raise UpstreamError(f"pagerduty throttled the request for {what} (429)")
-    if not 200 <= status < 300:
-        raise UpstreamError(f"pagerduty answered {status} for {what}")
+        if response is None:
+            raise transport_failure("pagerduty", what, exc) from None
+    raise_for_status("pagerduty", response.status_code, what)
     try:
         return response.json()
     except ValueError:
@@ -115,9 +103,21 @@ def fetch_schedule_users(client: Any, key: str, ctx: FetchContext) -> JSONValue:
     return users
 
 
+def fetch_escalation_policy(client: Any, key: str, ctx: FetchContext) -> JSONValue:
+    """One escalation policy with its rules and targets (GET /escalation_policies/{id})."""
+    what = f"escalation policy {key}"
+    body = _get(client, f"escalation_policies/{key}", what)
+    policy = body.get("escalation_policy") if isinstance(body, dict) else None
+    if not isinstance(policy, dict) or policy.get("id") != key:
+        raise UpstreamError(f"pagerduty sent an unexpected body for {what}: no escalation_policy")
+    return policy
+
+
 PROVIDER = ProviderDefinition(
     name="pagerduty",
     default_base_url="https://api.pagerduty.com",
+    # PagerDuty allows 960 REST requests per minute per account; keep headroom for other users.
+    default_budget=BudgetLimit(900, 60.0),
     make_client=make_client,
     datasets=(
         DatasetDefinition(
@@ -127,6 +127,14 @@ PROVIDER = ProviderDefinition(
             default_ttl_seconds=300.0,
             fetch=fetch_schedule_users,
             description="users on call in a schedule, from now to one TTL ahead",
+        ),
+        DatasetDefinition(
+            name="pagerduty.escalation_policy",
+            provider="pagerduty",
+            key_format=PAGERDUTY_ID,
+            default_ttl_seconds=600.0,
+            fetch=fetch_escalation_policy,
+            description="an escalation policy with its rules and targets",
         ),
     ),
 )

@@ -1,0 +1,191 @@
+"""The one door to every upstream: budget token, retries, throttle pauses and metering per request.
+
+It sits at the HTTP transport of each client library (an httpx / httpx2 transport, a requests
+adapter), so pagination pages and library-internal retries each pass through it too.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+import httpx
+import httpx2
+import requests
+import requests.adapters
+
+from snapshots.budget import Budget, current_priority
+from snapshots.logs import get_logger
+
+log = get_logger(__name__)
+
+BACKOFF_BASE_SECONDS = 0.5
+BACKOFF_CAP_SECONDS = 10.0
+
+
+@dataclass
+class RequestMeter:
+    """Requests made on behalf of one refresh; set in a context variable around the fetch."""
+
+    requests: int = 0
+
+
+current_meter: ContextVar[RequestMeter | None] = ContextVar("current_meter", default=None)
+
+
+class _Response(Protocol):
+    """What httpx, httpx2 and requests responses have in common."""
+
+    @property
+    def status_code(self) -> int: ...
+
+    @property
+    def headers(self) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+R = TypeVar("R", bound=_Response)
+
+
+def _status_label(status: int) -> str:
+    return str(status) if status in (304, 401, 403, 404, 429) else f"{status // 100}xx"
+
+
+def backoff_seconds(attempt: int) -> float:
+    """Exponential backoff with full jitter: up to 0.5 s, 1 s, 2 s, ... capped at 10 s."""
+    return random.uniform(0.5, 1.0) * min(BACKOFF_CAP_SECONDS, BACKOFF_BASE_SECONDS * 2.0**attempt)
+
+
+@dataclass
+class UpstreamGate:
+    """Sends one logical request: a token per attempt, bounded retries, throttle pauses honoured.
+
+    Transient failures (connection errors, timeouts, 5xx) are retried `max_retries` times with
+    jittered exponential backoff; throttle answers (429, GitHub's 403 with no quota left) pause
+    the provider's budget and are retried after the pause, at most `max_retries` times and only
+    when the pause is shorter than `max_throttle_wait`; other 4xx are returned at once.
+    """
+
+    provider: str
+    budget: Budget
+    max_retries: int = 3
+    max_throttle_wait: float = 60.0
+    acquire_timeout: float | None = None
+    sleep: Callable[[float], None] = time.sleep
+    _answers: Counter[str] = field(default_factory=Counter)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def answers(self) -> dict[str, int]:
+        """Upstream answers so far by status (`2xx`, `404`, `429`, `error`...)."""
+        with self._lock:
+            return dict(sorted(self._answers.items()))
+
+    def _record(self, status: str) -> None:
+        with self._lock:
+            self._answers[status] += 1
+
+    def send(self, attempt_fn: Callable[[], R], transient: tuple[type[BaseException], ...]) -> R:
+        failures = throttles = 0
+        while True:
+            deadline = (
+                None if self.acquire_timeout is None else time.monotonic() + self.acquire_timeout
+            )
+            self.budget.acquire(current_priority.get(), deadline)
+            meter = current_meter.get()
+            if meter is not None:
+                meter.requests += 1
+            try:
+                response = attempt_fn()
+            except transient as exc:
+                self._record("error")
+                if failures >= self.max_retries:
+                    raise
+                failures += 1
+                log.info(
+                    "upstream.retry",
+                    provider=self.provider,
+                    reason=type(exc).__name__,
+                    attempt=failures,
+                )
+                self.sleep(backoff_seconds(failures))
+                continue
+            status = response.status_code
+            self._record(_status_label(status))
+            pause = self.budget.observe(status, _lower(response.headers))
+            if pause is not None:
+                if throttles >= self.max_retries or pause > self.max_throttle_wait:
+                    return response
+                throttles += 1
+                log.info(
+                    "upstream.throttled",
+                    provider=self.provider,
+                    status=status,
+                    pause_seconds=round(pause, 3),
+                )
+                response.close()
+                continue  # the next acquire waits out the pause
+            if status >= 500 and failures < self.max_retries:
+                failures += 1
+                log.info("upstream.retry", provider=self.provider, reason=status, attempt=failures)
+                response.close()
+                self.sleep(backoff_seconds(failures))
+                continue
+            return response
+
+
+def _lower(headers: Any) -> Mapping[str, str]:
+    return {str(k).lower(): str(v) for k, v in headers.items()}
+
+
+class GatedHttpx2Transport(httpx2.BaseTransport):
+    """httpx2 transport (the `pagerduty` library's HTTP stack) that sends through the gate."""
+
+    def __init__(self, gate: UpstreamGate, inner: httpx2.BaseTransport | None = None) -> None:
+        self._gate = gate
+        self._inner = inner or httpx2.HTTPTransport()
+
+    def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        return self._gate.send(
+            lambda: self._inner.handle_request(request), (httpx2.TransportError,)
+        )
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class GatedHttpxTransport(httpx.BaseTransport):
+    """httpx transport (the generic `http` provider) that sends through the gate."""
+
+    def __init__(self, gate: UpstreamGate, inner: httpx.BaseTransport | None = None) -> None:
+        self._gate = gate
+        self._inner = inner or httpx.HTTPTransport()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        return self._gate.send(lambda: self._inner.handle_request(request), (httpx.TransportError,))
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class GatedRequestsAdapter(requests.adapters.HTTPAdapter):
+    """requests adapter (PyGithub, jira) that sends through the gate, with the provider's timeout."""
+
+    def __init__(self, gate: UpstreamGate, timeout: float) -> None:
+        super().__init__(max_retries=0)  # the gate retries, so urllib3 must not
+        self._gate = gate
+        self._timeout = timeout
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
+        if kwargs.get("timeout") is None:
+            kwargs["timeout"] = self._timeout
+        return self._gate.send(
+            lambda: super(GatedRequestsAdapter, self).send(request, **kwargs),
+            (requests.ConnectionError, requests.Timeout),
+        )

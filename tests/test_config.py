@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from snapshots.config import Budget, Secret, load_jobs, parse_duration
-from snapshots.errors import ConfigError
+from snapshots.config import BudgetLimit, Secret, load_jobs, parse_duration
+from snapshots.errors import ConfigError, MalformedKey
 from snapshots.registry import Registry
 
 PROVIDERS = ("pagerduty",)
@@ -64,7 +64,7 @@ def test_snapshots_provider_env_overrides_the_file(tmp_path: Path) -> None:
     assert settings.base_url == "http://proxy.internal:8080/pd"
     assert settings.token is not None
     assert settings.token.reveal() == "env-token"
-    assert settings.budget == Budget(60, 60.0)
+    assert settings.budget == BudgetLimit(60, 60.0)
 
 
 def test_env_overrides_apply_to_a_provider_missing_from_the_file(tmp_path: Path) -> None:
@@ -120,6 +120,52 @@ def test_secret_never_shows_in_repr_or_str() -> None:
         ('[providers.pagerduty]\ntoken_file = "missing.token"\n', "token_file: cannot read"),
         ("[service]\nrefresh_ahead = 2\n", "service.refresh_ahead: must be a number between"),
         ("[providers\n", "not valid TOML"),
+        (
+            '[providers.status]\nkind = "http"\n',
+            "providers.status.base_url: required for a provider of kind http",
+        ),
+        ('[providers.status]\nkind = "grpc"\n', "providers.status.kind: must be one of http"),
+        (
+            '[providers.pagerduty]\nemail = "a@b.c"\n',
+            "providers.pagerduty.email: not a setting of pagerduty",
+        ),
+        (
+            '[providers.jira]\nbase_url = "https://acme.atlassian.net"\ntoken = "t"\n',
+            "providers.jira.email: required for Jira Cloud",
+        ),
+        (
+            '[datasets."github.mine"]\nfetch = "no_such_module_xyz:fetch"\nttl = "1m"\n',
+            "cannot import module 'no_such_module_xyz'",
+        ),
+        (
+            '[datasets."github.mine"]\nfetch = "json:no_such_function"\nttl = "1m"\n',
+            "module 'json' has no function 'no_such_function'",
+        ),
+        (
+            '[datasets."github.mine"]\nfetch = "json.dumps"\n',
+            "fetch: must be 'package.module:function'",
+        ),
+        (
+            '[datasets."github.mine"]\nfetch = "json:dumps"\n',
+            "ttl: required for a user-defined dataset",
+        ),
+        (
+            '[datasets."github.repo"]\njql = "x"\n',
+            'datasets."github.repo".jql: not a setting of github.repo',
+        ),
+        (
+            '[datasets."jira.project_issues"]\nfields = "summary"\n',
+            "fields: must be a list of non-empty strings",
+        ),
+        (
+            '[providers.status]\nkind = "http"\nbase_url = "https://s.example"\n[datasets."status.c"]\nurl = "/c"\npaginate = "cursor"\nttl = "1m"\n',
+            "paginate: must be one of link, none, offset, page",
+        ),
+        (
+            '[datasets."jira.project_issues"]\nkey_pattern = "[a-"\n',
+            "key_pattern: is not a valid regular expression",
+        ),
+        ('[datasets."nodot"]\n', "dataset names are 'provider.dataset'"),
     ],
 )
 def test_broken_config_fails_with_the_file_key_and_problem(
@@ -153,3 +199,44 @@ def test_durations_parse_to_seconds(text: str, seconds: float) -> None:
 def test_bad_durations_say_the_format(text: str) -> None:
     with pytest.raises(ValueError, match=r"like '30s'|greater than zero"):
         parse_duration(text)
+
+
+def test_user_defined_http_provider_and_dataset_resolve(tmp_path: Path) -> None:
+    path = _write(
+        tmp_path,
+        """
+[providers.statuspage]
+kind = "http"
+base_url = "https://status.example/api/v2"
+token = "${STATUS_TOKEN}"
+auth_template = "OAuth {token}"
+budget = "30/1m"
+
+[datasets."statuspage.components"]
+url = "/pages/{key}/components"
+items = "components"
+paginate = "page"
+page_size = 50
+key_pattern = "[a-z0-9]{4,12}"
+key_example = "abcd1234"
+ttl = "2m"
+""",
+    )
+
+    registry = _registry(path, {"STATUS_TOKEN": "s3cret"})
+
+    dataset = registry.dataset("statuspage.components")
+    assert dataset.enabled
+    assert dataset.ttl_seconds == 120
+    assert dataset.options["paginate"] == "page"
+    assert registry.providers["statuspage"].budget.limit == BudgetLimit(30, 60.0)
+    dataset.check_key("abcd1234")
+    with pytest.raises(MalformedKey, match="abcd1234"):
+        dataset.check_key("UPPER")
+
+
+def test_default_budget_applies_when_none_is_configured(tmp_path: Path) -> None:
+    registry = _registry(_write(tmp_path, ""))
+
+    assert registry.providers["github"].budget.limit == BudgetLimit(4500, 3600.0)
+    assert registry.providers["jira"].budget.limit == BudgetLimit(1, 1.0)

@@ -1,0 +1,368 @@
+"""Every built-in and user-defined dataset through the real client libraries and the shared budget."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from helpers import Gateway, Simulator, runs_with_outcome, wait_for
+from snapshots.config import JobsConfig, load_jobs
+
+StartGateway = Callable[[JobsConfig], Gateway]
+
+PROVIDERS = """
+[providers.pagerduty]
+base_url = "{sim}/pagerduty"
+token = "sim-pagerduty-token"
+budget = "{pd_budget}"
+
+[providers.github]
+base_url = "{sim}/github"
+token = "sim-github-token"
+budget = "{gh_budget}"
+{gh_extra}
+
+[providers.jira]
+base_url = "{sim}/jira"
+token = "sim-jira-token"
+deployment = "{jira_deployment}"
+{jira_extra}
+budget = "{jira_budget}"
+timeout = "2s"
+max_throttle_wait = "5s"
+"""
+
+
+@pytest.fixture
+def config(tmp_path: Path, simulator: Simulator) -> Callable[..., JobsConfig]:
+    """jobs.toml with all three providers on the simulator, plus the given datasets."""
+
+    def make(
+        datasets: str,
+        *,
+        jira_deployment: str = "server",
+        jira_budget: str = "100/1s",
+        gh_budget: str = "100/1s",
+        pd_budget: str = "100/1s",
+        gh_extra: str = "",
+        jira_extra: str = "",
+        service: str = "",
+    ) -> JobsConfig:
+        text = service + PROVIDERS.format(
+            sim=simulator.url,
+            jira_deployment=jira_deployment,
+            jira_budget=jira_budget,
+            gh_budget=gh_budget,
+            pd_budget=pd_budget,
+            gh_extra=gh_extra,
+            jira_extra=jira_extra,
+        )
+        path = tmp_path / "jobs.toml"
+        path.write_text(text + datasets)
+        return load_jobs(path, env={}, providers=("pagerduty", "github", "jira"))
+
+    return make
+
+
+def _runs(db: psycopg.Connection[Any], dataset: str, key: str) -> list[tuple[Any, ...]]:
+    return db.execute(
+        "SELECT outcome, upstream_requests, error, finished_at - started_at FROM refresh_runs"
+        " WHERE dataset = %s AND key = %s ORDER BY id",
+        (dataset, key),
+    ).fetchall()
+
+
+def _fault(simulator: Simulator, provider: str, **fault: Any) -> None:
+    simulator.http.post(f"/_sim/faults/{provider}", json=fault).raise_for_status()
+
+
+def test_github_collaborators_are_stored_from_every_page(
+    start_gateway: StartGateway,
+    config: Callable[..., JobsConfig],
+    simulator: Simulator,
+    db: psycopg.Connection[Any],
+) -> None:
+    gateway = start_gateway(
+        config('[datasets."github.repo_collaborators"]\n', gh_extra="page_size = 20")
+    )
+
+    body = gateway.snapshot("github.repo_collaborators", "acme/repo-03").json()
+
+    logins = [user["login"] for user in body["data"]]
+    assert len(logins) == 75 == len(set(logins))
+    assert all("permissions" in user and "role_name" in user for user in body["data"])
+    # 4 pages of 20, each one upstream request and one token; no per-user completion requests
+    assert simulator.requests("github") == 4
+    assert _runs(db, "github.repo_collaborators", "acme/repo-03")[0][1] == 4
+
+
+def test_github_repo_is_stored(
+    start_gateway: StartGateway, config: Callable[..., JobsConfig]
+) -> None:
+    gateway = start_gateway(config('[datasets."github.repo"]\n'))
+
+    body = gateway.snapshot("github.repo", "acme/repo-01").json()
+
+    assert body["data"]["full_name"] == "acme/repo-01"
+    assert body["freshness"]["ttl_seconds"] == 3600
+
+
+@pytest.mark.parametrize("deployment", ["server", "cloud"])
+def test_jira_project_issues_are_stored_from_every_page(
+    deployment: str,
+    start_gateway: StartGateway,
+    config: Callable[..., JobsConfig],
+    simulator: Simulator,
+    db: psycopg.Connection[Any],
+) -> None:
+    extra = 'email = "bot@example.com"\n' if deployment == "cloud" else ""
+    datasets = '[datasets."jira.project_issues"]\nfields = ["summary", "status", "assignee"]\n'
+    gateway = start_gateway(config(datasets, jira_deployment=deployment, jira_extra=extra))
+
+    body = gateway.snapshot("jira.project_issues", "PRJ3").json()
+
+    keys = [issue["key"] for issue in body["data"]]
+    assert len(keys) == 130 == len(set(keys))
+    assert all(k.startswith("PRJ3-") for k in keys)
+    assert set(body["data"][0]["fields"]) <= {"summary", "status", "assignee"}
+    runs = _runs(db, "jira.project_issues", "PRJ3")
+    assert runs[0][1] == simulator.requests("jira") >= 2  # every page took a token
+
+
+def test_jira_project_and_pagerduty_escalation_policy_are_stored(
+    start_gateway: StartGateway, config: Callable[..., JobsConfig]
+) -> None:
+    gateway = start_gateway(
+        config('[datasets."jira.project"]\n[datasets."pagerduty.escalation_policy"]\n')
+    )
+
+    project = gateway.snapshot("jira.project", "PRJ2").json()
+    policy = gateway.snapshot("pagerduty.escalation_policy", "PPOL001").json()
+
+    assert project["data"]["key"] == "PRJ2"
+    assert policy["data"]["id"] == "PPOL001"
+    assert policy["data"]["escalation_rules"]
+
+
+@pytest.mark.parametrize(
+    ("dataset", "key", "example"),
+    [
+        ("github.repo", "no-slash", "acme/repo-01"),
+        ("jira.project", "lower", "PRJ1"),
+        ("pagerduty.escalation_policy", "policy-1", "PABC123"),
+    ],
+)
+def test_malformed_keys_are_refused_with_the_expected_format(
+    dataset: str,
+    key: str,
+    example: str,
+    start_gateway: StartGateway,
+    config: Callable[..., JobsConfig],
+    simulator: Simulator,
+) -> None:
+    gateway = start_gateway(config(f'[datasets."{dataset}"]\n'))
+
+    response = gateway.snapshot(dataset, key)
+
+    assert response.status_code == 400
+    assert example in response.json()["error"]["message"]
+    assert simulator.requests(dataset.split(".")[0]) == 0
+
+
+def test_upstream_404_is_remembered_for_the_negative_ttl(
+    start_gateway: StartGateway, config: Callable[..., JobsConfig], simulator: Simulator
+) -> None:
+    gateway = start_gateway(config('[datasets."github.repo"]\nnegative_ttl = "1h"\n'))
+
+    first = gateway.snapshot("github.repo", "acme/missing")
+    second = gateway.snapshot("github.repo", "acme/missing")
+
+    assert first.status_code == second.status_code == 404
+    assert simulator.requests("github") == 1
+
+
+def test_throttle_storm_pauses_the_provider_and_the_refresh_completes_after_the_reset(
+    start_gateway: StartGateway,
+    config: Callable[..., JobsConfig],
+    simulator: Simulator,
+    db: psycopg.Connection[Any],
+) -> None:
+    gateway = start_gateway(config('[datasets."jira.project"]\n'))
+    _fault(simulator, "jira", kind="throttle", count=2, retry_after="1")
+
+    response = gateway.snapshot("jira.project", "PRJ1")
+
+    assert response.status_code == 200
+    outcome, requests, _, duration = _runs(db, "jira.project", "PRJ1")[0]
+    assert (outcome, requests) == ("changed", 3)
+    assert duration.total_seconds() >= 1.9  # it waited out both announced resets
+    assert simulator.counters()["jira"]["by_status"] == {"429": 2, "200": 1}
+
+
+def test_retry_after_zero_backs_off_instead_of_spinning(
+    start_gateway: StartGateway,
+    config: Callable[..., JobsConfig],
+    simulator: Simulator,
+    db: psycopg.Connection[Any],
+) -> None:
+    gateway = start_gateway(config('[datasets."jira.project"]\n'))
+    _fault(simulator, "jira", kind="throttle", count=2, retry_after="0")
+
+    response = gateway.snapshot("jira.project", "PRJ1")
+
+    assert response.status_code == 200
+    _, requests, _, duration = _runs(db, "jira.project", "PRJ1")[0]
+    assert requests == 3
+    assert duration.total_seconds() >= 2.9  # backoff of 1 s, then 2 s: no hot loop
+
+
+def test_transient_5xx_is_retried_and_4xx_is_not(
+    start_gateway: StartGateway,
+    config: Callable[..., JobsConfig],
+    simulator: Simulator,
+    db: psycopg.Connection[Any],
+) -> None:
+    gateway = start_gateway(config('[datasets."github.repo"]\n'))
+    _fault(simulator, "github", kind="error", status=502, count=1)
+
+    recovered = gateway.snapshot("github.repo", "acme/repo-02")
+    missing = gateway.snapshot("github.repo", "acme/absent")
+
+    assert recovered.status_code == 200
+    assert missing.status_code == 404
+    assert [r[:2] for r in _runs(db, "github.repo", "acme/repo-02")] == [("changed", 2)]
+    assert [r[:2] for r in _runs(db, "github.repo", "acme/absent")] == [("failed", 1)]
+
+
+def test_timeouts_are_bounded_and_recorded(
+    start_gateway: StartGateway,
+    config: Callable[..., JobsConfig],
+    simulator: Simulator,
+    db: psycopg.Connection[Any],
+) -> None:
+    gateway = start_gateway(config('[datasets."jira.project"]\n'))
+    _fault(simulator, "jira", kind="timeout", seconds=4, count=10)
+
+    response = gateway.snapshot("jira.project", "PRJ4")
+
+    assert response.status_code == 503
+    wait_for(lambda: runs_with_outcome(db, "failed") == 1, timeout=30)
+    outcome, requests, error, _ = _runs(db, "jira.project", "PRJ4")[0]
+    assert outcome == "failed"
+    assert requests == 4  # the first try and three retries, each with a 2 s timeout
+    assert "Timeout" in error
+
+
+def test_fifty_jira_keys_due_at_once_never_exceed_the_upstream_limit(
+    start_gateway: StartGateway,
+    config: Callable[..., JobsConfig],
+    simulator: Simulator,
+    db: psycopg.Connection[Any],
+) -> None:
+    simulator.http.put(
+        "/_sim/limits/jira", json={"requests": 1, "period_seconds": 1.0}
+    ).raise_for_status()
+    keys = [f"PRJ{n}" for n in range(1, 51)]
+    key_list = ", ".join(f'"{k}"' for k in keys)
+    start_gateway(config(f'[datasets."jira.project"]\nkeys = [{key_list}]\n', jira_budget="1/1s"))
+
+    wait_for(lambda: runs_with_outcome(db, "changed") == 50, timeout=120)
+
+    counters = simulator.counters()["jira"]
+    assert counters["violations"] == 0
+    assert counters["requests"] == 50
+
+
+def test_pagerduty_and_github_budgets_are_separate_and_shared_by_datasets(
+    start_gateway: StartGateway, config: Callable[..., JobsConfig], simulator: Simulator
+) -> None:
+    gateway = start_gateway(
+        config(
+            '[datasets."github.repo"]\n[datasets."github.repo_collaborators"]\n[datasets."pagerduty.schedule_users"]\n'
+        )
+    )
+
+    gateway.snapshot("github.repo", "acme/repo-01")
+    gateway.snapshot("github.repo_collaborators", "acme/repo-01")
+    gateway.snapshot("pagerduty.schedule_users", "PSCH001")
+    budgets = {b["provider"]: b for b in gateway.http.get("/api/v1/providers").json()}
+
+    assert budgets["github"]["budget"]["granted"] == simulator.requests("github") == 2
+    assert budgets["pagerduty"]["budget"]["granted"] == simulator.requests("pagerduty") == 1
+    assert budgets["jira"]["budget"]["granted"] == 0
+
+
+def test_user_defined_http_dataset_follows_offset_pagination_through_the_budget(
+    tmp_path: Path, start_gateway: StartGateway, simulator: Simulator
+) -> None:
+    path = tmp_path / "jobs.toml"
+    path.write_text(
+        f"""
+[providers.pd_users]
+kind = "http"
+base_url = "{simulator.url}/pagerduty"
+token = "sim-pagerduty-token"
+auth_template = "Token token={{token}}"
+budget = "100/1s"
+
+[datasets."pd_users.all"]
+url = "/users"
+items = "users"
+paginate = "offset"
+page_size = 20
+key_pattern = "all"
+ttl = "5m"
+"""
+    )
+    gateway = start_gateway(load_jobs(path, env={}))
+
+    body = gateway.snapshot("pd_users.all", "all").json()
+
+    assert len(body["data"]) == 50
+    assert simulator.requests("pagerduty") == 3  # offsets 0, 20, 40
+
+
+def test_user_defined_http_dataset_follows_link_headers(
+    tmp_path: Path, start_gateway: StartGateway, simulator: Simulator
+) -> None:
+    path = tmp_path / "jobs.toml"
+    path.write_text(
+        f"""
+[providers.gh_raw]
+kind = "http"
+base_url = "{simulator.url}/github"
+token = "sim-github-token"
+auth_template = "token {{token}}"
+
+[datasets."gh_raw.collaborators"]
+url = "/repos/{{key}}/collaborators"
+params = {{ per_page = "30" }}
+paginate = "link"
+ttl = "5m"
+"""
+    )
+    gateway = start_gateway(load_jobs(path, env={}))
+
+    body = gateway.snapshot("gh_raw.collaborators", "acme/repo-03").json()
+
+    assert len(body["data"]) == 75
+    assert simulator.requests("github") == 3
+
+
+def test_user_defined_fetch_function_gets_the_provider_client(
+    start_gateway: StartGateway, config: Callable[..., JobsConfig], simulator: Simulator
+) -> None:
+    datasets = (
+        '[datasets."github.open_issues"]\nfetch = "user_fetch:open_issue_count"\nttl = "5m"\n'
+    )
+    gateway = start_gateway(config(datasets))
+
+    body = gateway.snapshot("github.open_issues", "acme/repo-02").json()
+
+    assert body["data"]["repo"] == "acme/repo-02"
+    assert isinstance(body["data"]["open_issues"], int)
+    assert simulator.requests("github") == 1

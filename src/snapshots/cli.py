@@ -26,17 +26,45 @@ EXIT_CONFIG = 2
 
 DEMO_JOBS = """\
 # Written by `snapshots demo`: the built-in datasets against the local simulator.
+# The tokens are the simulator's fixed ones, not real credentials.
 [service]
 read_wait = "10s"
 
 [providers.pagerduty]
 base_url = "{simulator}/pagerduty"
-token = "sim-pagerduty-token"   # the simulator's fixed token, not a real credential
+token = "sim-pagerduty-token"
 budget = "900/60s"
+
+[providers.github]
+base_url = "{simulator}/github"
+token = "sim-github-token"
+budget = "4500/1h"
+
+[providers.jira]
+base_url = "{simulator}/jira"
+token = "sim-jira-token"
+deployment = "server"
+budget = "5/1s"
 
 [datasets."pagerduty.schedule_users"]
 ttl = "1m"
 keys = ["PSCH001", "PSCH002", "PSCH003"]
+
+[datasets."pagerduty.escalation_policy"]
+keys = ["PPOL001"]
+
+[datasets."github.repo_collaborators"]
+ttl = "2m"
+keys = ["acme/repo-03"]
+
+[datasets."github.repo"]
+keys = ["acme/repo-03"]
+
+[datasets."jira.project_issues"]
+keys = ["PRJ3"]
+
+[datasets."jira.project"]
+keys = ["PRJ3"]
 """
 
 
@@ -119,7 +147,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 "try:",
                 f"  curl {base}/api/v1/snapshots/pagerduty.schedule_users/PSCH001",
                 f"  curl {base}/api/v1/snapshots/pagerduty.schedule_users/PSCH007   (cold miss: fetched on first read)",
-                f"  curl -X POST {simulator.url}/_sim/pagerduty/schedules/PSCH001/rotate   (then wait for the next refresh)",
+                f"  curl {base}/api/v1/snapshots/github.repo_collaborators/acme/repo-03",
+                f"  curl {base}/api/v1/snapshots/jira.project_issues/PRJ3",
+                f"  curl {base}/api/v1/providers   (budgets)",
+                f"  curl -X POST {simulator.url}/_sim/mutate/pagerduty/PSCH001   (then wait for the next refresh)",
                 f"  curl {base}/readyz",
             ]
         ),
@@ -161,7 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     mig.set_defaults(func=cmd_migrate)
 
-    sim = commands.add_parser("simulate", help="run the fake upstream APIs (PagerDuty) on one port")
+    sim = commands.add_parser(
+        "simulate", help="run the fake upstream APIs (PagerDuty, GitHub, Jira) on one port"
+    )
     sim.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     sim.add_argument("--port", type=int, default=8001, help="port to bind (default 8001)")
     sim.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")

@@ -118,6 +118,7 @@ def make_client(settings: ProviderSettings, gate: UpstreamGate) -> Any:
         per_page=int(settings.options.get("page_size", 100)),
         seconds_between_requests=None,
         seconds_between_writes=None,
+        lazy=True,
     )
 
 
@@ -141,8 +142,8 @@ def fetch_repo_collaborators(client: Any, key: str, ctx: FetchContext) -> JSONVa
     """Every collaborator of `owner/repo` with permissions and role, all pages."""
     what = f"repository {key} collaborators"
     try:
-        repo = client.get_repo(key, lazy=True)
-        return [_raw(user) for user in repo.get_collaborators()]
+        # The client is lazy: get_repo builds the URL without fetching the repository.
+        return [_raw(user) for user in client.get_repo(key).get_collaborators()]
     except (github.GithubException, requests.RequestException, SnapshotsError, ValueError) as exc:
         raise _failure(exc, what) from None
 
@@ -151,7 +152,9 @@ def fetch_repo(client: Any, key: str, ctx: FetchContext) -> JSONValue:
     """The repository object of `owner/repo` (GET /repos/{owner}/{repo})."""
     what = f"repository {key}"
     try:
-        return _raw(client.get_repo(key))
+        # raw_data of a lazy repository completes it: exactly one GET /repos/{owner}/{repo}.
+        data: dict[str, Any] = client.get_repo(key).raw_data
+        return data
     except (github.GithubException, requests.RequestException, SnapshotsError, ValueError) as exc:
         raise _failure(exc, what) from None
 

@@ -1,117 +1,30 @@
-"""SQLAlchemy tables and every query of the service; the only module that writes SQL."""
+"""Every query of the service, each write in one transaction; the only code that writes SQL."""
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 
 import msgspec
-from sqlalchemy import (
-    TIMESTAMP,
-    BigInteger,
-    Boolean,
-    CheckConstraint,
-    Column,
-    Float,
-    ForeignKey,
-    Identity,
-    Index,
-    Integer,
-    MetaData,
-    Table,
-    Text,
-    UniqueConstraint,
-    func,
-    select,
-    text,
-    update,
-)
-from sqlalchemy.dialects.postgresql import JSONB, insert
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-Trigger = Literal["schedule", "demand", "miss"]
-Outcome = Literal["changed", "unchanged", "failed", "rejected"]
-KeySource = Literal["config", "demand"]
-
-TZ = TIMESTAMP(timezone=True)
-metadata = MetaData()
-
-datasets = Table(
-    "datasets",
-    metadata,
-    Column("name", Text, primary_key=True),
-    Column("provider", Text, nullable=False),
-    Column("ttl_seconds", Float, nullable=False),
-    Column("enabled", Boolean, nullable=False),
-    Column("disabled_reason", Text),
-    Column("updated_at", TZ, nullable=False),
+from snapshots.store.records import (
+    SNAPSHOT_FIELDS,
+    DatasetRow,
+    FetchedPayload,
+    KeySource,
+    KeyState,
+    Latest,
+    Outcome,
+    RunTiming,
+    StoredRefresh,
+    key_state_from_row,
+    snapshot_from_row,
 )
-
-dataset_keys = Table(
-    "dataset_keys",
-    metadata,
-    Column("dataset", Text, ForeignKey("datasets.name", ondelete="CASCADE"), primary_key=True),
-    Column("key", Text, primary_key=True),
-    Column("source", Text, CheckConstraint("source IN ('config', 'demand')"), nullable=False),
-    Column("registered_at", TZ, nullable=False),
-    Column("next_refresh_at", TZ),
-    Column("latest_snapshot_id", BigInteger, ForeignKey("snapshots.id", ondelete="SET NULL")),
-    Column("last_refresh_at", TZ),
-    Column("last_outcome", Text),
-    Column("last_error", Text),
-    Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
-)
-
-snapshots = Table(
-    "snapshots",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("dataset", Text, nullable=False),
-    Column("key", Text, nullable=False),
-    Column("version", Integer, nullable=False),
-    Column("content_hash", Text, nullable=False),
-    Column("payload", JSONB, nullable=False),
-    Column("item_count", Integer, nullable=False),
-    Column("fetched_at", TZ, nullable=False),
-    Column("verified_at", TZ, nullable=False),
-    UniqueConstraint("dataset", "key", "version", name="snapshots_dataset_key_version_key"),
-    Index("snapshots_dataset_key_fetched_at_idx", "dataset", "key", "fetched_at"),
-)
-
-refresh_runs = Table(
-    "refresh_runs",
-    metadata,
-    Column("id", BigInteger, Identity(), primary_key=True),
-    Column("dataset", Text, nullable=False),
-    Column("key", Text, nullable=False),
-    Column(
-        "trigger",
-        Text,
-        CheckConstraint("trigger IN ('schedule', 'demand', 'miss')"),
-        nullable=False,
-    ),
-    Column(
-        "outcome",
-        Text,
-        CheckConstraint("outcome IN ('changed', 'unchanged', 'failed', 'rejected')"),
-        nullable=False,
-    ),
-    Column("started_at", TZ, nullable=False),
-    Column("finished_at", TZ, nullable=False),
-    Column("upstream_requests", Integer, nullable=False),
-    Column("error", Text),
-    Column("snapshot_id", BigInteger, ForeignKey("snapshots.id", ondelete="SET NULL")),
-    Index("refresh_runs_dataset_key_started_at_idx", "dataset", "key", "started_at"),
-)
-
-
-def content_hash(payload: Any) -> str:
-    """SHA-256 of the payload's canonical JSON (sorted keys), so equal content hashes equally."""
-    return hashlib.sha256(msgspec.json.encode(payload, order="sorted")).hexdigest()
+from snapshots.store.tables import dataset_keys, datasets, refresh_runs, snapshots
 
 
 def _json_serializer(value: Any) -> str:
@@ -130,101 +43,6 @@ def create_engine(url: str) -> AsyncEngine:
         json_deserializer=msgspec.json.decode,
         connect_args={"connect_timeout": 5},
     )
-
-
-@dataclass(frozen=True)
-class SnapshotRecord:
-    """One stored version of a (dataset, key)."""
-
-    id: int
-    dataset: str
-    key: str
-    version: int
-    content_hash: str
-    payload: Any
-    item_count: int
-    fetched_at: datetime
-    verified_at: datetime
-
-
-@dataclass(frozen=True)
-class KeyState:
-    """Refresh state of one registered (dataset, key)."""
-
-    dataset: str
-    key: str
-    source: KeySource
-    next_refresh_at: datetime | None
-    last_refresh_at: datetime | None
-    last_outcome: Outcome | None
-    last_error: str | None
-
-
-@dataclass(frozen=True)
-class Latest:
-    """What a reader gets: the key's state and its latest good snapshot (None before the first)."""
-
-    state: KeyState
-    snapshot: SnapshotRecord | None
-
-
-@dataclass(frozen=True)
-class FetchedPayload:
-    """A successful fetch, ready to store."""
-
-    payload: Any
-    content_hash: str
-    item_count: int
-
-    @classmethod
-    def of(cls, payload: Any) -> FetchedPayload:
-        count = len(payload) if isinstance(payload, list) else 1
-        return cls(payload=payload, content_hash=content_hash(payload), item_count=count)
-
-
-@dataclass(frozen=True)
-class RunTiming:
-    """When a refresh ran and how many upstream requests it made."""
-
-    trigger: Trigger
-    started_at: datetime
-    finished_at: datetime
-    upstream_requests: int
-
-
-@dataclass(frozen=True)
-class StoredRefresh:
-    """The result of recording a refresh: its run id, outcome and the snapshot now latest."""
-
-    run_id: int
-    outcome: Outcome
-    snapshot_id: int | None
-
-
-def _snapshot(row: Any, prefix: str) -> SnapshotRecord:
-    """A SnapshotRecord from a result row whose snapshot columns carry `prefix`."""
-    mapping = row._mapping
-    return SnapshotRecord(**{f: mapping[prefix + f] for f in _SNAPSHOT_FIELDS})
-
-
-def _key_state(row: Any) -> KeyState:
-    mapping = row._mapping
-    return KeyState(**{f: mapping[f] for f in _KEY_STATE_FIELDS})
-
-
-_SNAPSHOT_FIELDS = tuple(f.name for f in dataclasses.fields(SnapshotRecord))
-_KEY_STATE_FIELDS = tuple(f.name for f in dataclasses.fields(KeyState))
-
-
-@dataclass(frozen=True)
-class DatasetRow:
-    """What the datasets table records of a registered dataset."""
-
-    name: str
-    provider: str
-    ttl_seconds: float
-    enabled: bool
-    disabled_reason: str | None
 
 
 class Store:
@@ -280,12 +98,12 @@ class Store:
             query = query.where(dataset_keys.c.dataset == dataset)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
-        return [_key_state(r) for r in rows]
+        return [key_state_from_row(r) for r in rows]
 
     async def latest(self, dataset: str, key: str) -> Latest | None:
         """The key's state and latest good snapshot; None when the key is not registered."""
         query = (
-            select(dataset_keys, *(snapshots.c[f].label(f"s_{f}") for f in _SNAPSHOT_FIELDS))
+            select(dataset_keys, *(snapshots.c[f].label(f"s_{f}") for f in SNAPSHOT_FIELDS))
             .select_from(
                 dataset_keys.outerjoin(
                     snapshots, snapshots.c.id == dataset_keys.c.latest_snapshot_id
@@ -297,8 +115,8 @@ class Store:
             row = (await conn.execute(query)).first()
         if row is None:
             return None
-        snapshot = _snapshot(row, prefix="s_") if row.s_id is not None else None
-        return Latest(state=_key_state(row), snapshot=snapshot)
+        snapshot = snapshot_from_row(row, prefix="s_") if row.s_id is not None else None
+        return Latest(state=key_state_from_row(row), snapshot=snapshot)
 
     async def record_success(
         self,

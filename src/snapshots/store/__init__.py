@@ -1,0 +1,34 @@
+"""Postgres storage: tables, the values read and written, and every query."""
+
+from snapshots.store.queries import Store, create_engine
+from snapshots.store.records import (
+    DatasetRow,
+    FetchedPayload,
+    KeySource,
+    KeyState,
+    Latest,
+    Outcome,
+    RunTiming,
+    SnapshotRecord,
+    StoredRefresh,
+    Trigger,
+    content_hash,
+)
+from snapshots.store.tables import metadata
+
+__all__ = [
+    "DatasetRow",
+    "FetchedPayload",
+    "KeySource",
+    "KeyState",
+    "Latest",
+    "Outcome",
+    "RunTiming",
+    "SnapshotRecord",
+    "Store",
+    "StoredRefresh",
+    "Trigger",
+    "content_hash",
+    "create_engine",
+    "metadata",
+]

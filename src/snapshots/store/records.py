@@ -1,0 +1,115 @@
+"""Values the store hands out and takes in: snapshots, key states, fetched payloads, run timings."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+
+Trigger = Literal["schedule", "demand", "miss"]
+Outcome = Literal["changed", "unchanged", "failed", "rejected"]
+KeySource = Literal["config", "demand"]
+
+
+def content_hash(payload: Any) -> str:
+    """SHA-256 of the payload's canonical JSON (sorted keys), so equal content hashes equally."""
+    return hashlib.sha256(msgspec.json.encode(payload, order="sorted")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """One stored version of a (dataset, key)."""
+
+    id: int
+    dataset: str
+    key: str
+    version: int
+    content_hash: str
+    payload: Any
+    item_count: int
+    fetched_at: datetime
+    verified_at: datetime
+
+
+@dataclass(frozen=True)
+class KeyState:
+    """Refresh state of one registered (dataset, key)."""
+
+    dataset: str
+    key: str
+    source: KeySource
+    next_refresh_at: datetime | None
+    last_refresh_at: datetime | None
+    last_outcome: Outcome | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Latest:
+    """What a reader gets: the key's state and its latest good snapshot (None before the first)."""
+
+    state: KeyState
+    snapshot: SnapshotRecord | None
+
+
+@dataclass(frozen=True)
+class FetchedPayload:
+    """A successful fetch, ready to store."""
+
+    payload: Any
+    content_hash: str
+    item_count: int
+
+    @classmethod
+    def of(cls, payload: Any) -> FetchedPayload:
+        count = len(payload) if isinstance(payload, list) else 1
+        return cls(payload=payload, content_hash=content_hash(payload), item_count=count)
+
+
+@dataclass(frozen=True)
+class RunTiming:
+    """When a refresh ran and how many upstream requests it made."""
+
+    trigger: Trigger
+    started_at: datetime
+    finished_at: datetime
+    upstream_requests: int
+
+
+@dataclass(frozen=True)
+class StoredRefresh:
+    """The result of recording a refresh: its run id, outcome and the snapshot now latest."""
+
+    run_id: int
+    outcome: Outcome
+    snapshot_id: int | None
+
+
+def snapshot_from_row(row: Any, prefix: str) -> SnapshotRecord:
+    """A SnapshotRecord from a result row whose snapshot columns carry `prefix`."""
+    mapping = row._mapping
+    return SnapshotRecord(**{f: mapping[prefix + f] for f in SNAPSHOT_FIELDS})
+
+
+def key_state_from_row(row: Any) -> KeyState:
+    mapping = row._mapping
+    return KeyState(**{f: mapping[f] for f in KEY_STATE_FIELDS})
+
+
+SNAPSHOT_FIELDS = tuple(f.name for f in dataclasses.fields(SnapshotRecord))
+KEY_STATE_FIELDS = tuple(f.name for f in dataclasses.fields(KeyState))
+
+
+@dataclass(frozen=True)
+class DatasetRow:
+    """What the datasets table records of a registered dataset."""
+
+    name: str
+    provider: str
+    ttl_seconds: float
+    enabled: bool
+    disabled_reason: str | None

@@ -15,9 +15,10 @@ import httpx
 import psycopg
 import pytest
 from alembic.script import ScriptDirectory
+from sqlalchemy.engine import make_url
 
 from helpers import Simulator, jobs_toml, wait_for
-from snapshots.database import alembic_config
+from snapshots.database import alembic_config, libpq_url
 
 SNAPSHOTS = [sys.executable, "-m", "snapshots.cli"]
 
@@ -165,21 +166,35 @@ def test_demo_runs_on_embedded_postgres_and_stops_it_on_exit(
     assert not (pgdata / "postmaster.pid").exists()  # the embedded server was stopped cleanly
 
 
-def test_migrate_upgrades_a_database_given_by_url(
-    database_url: str, db: psycopg.Connection[Any]
-) -> None:
-    db.execute(
-        "UPDATE alembic_version SET version_num = '0001'"
-    )  # idempotent at head; proves it ran
-    result = subprocess.run(
-        [*SNAPSHOTS, "migrate"],
-        capture_output=True,
-        text=True,
-        env=_env(SNAPSHOTS_DATABASE_URL=database_url),
-        timeout=60,
+def test_migrate_creates_the_schema_in_an_empty_database(database_url: str) -> None:
+    admin = libpq_url(database_url)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute('DROP DATABASE IF EXISTS "snapshots_migrate_test"')
+        conn.execute('CREATE DATABASE "snapshots_migrate_test"')
+    empty = (
+        make_url(database_url)
+        .set(database="snapshots_migrate_test")
+        .render_as_string(hide_password=False)
     )
+    try:
+        result = subprocess.run(
+            [*SNAPSHOTS, "migrate"],
+            capture_output=True,
+            text=True,
+            env=_env(SNAPSHOTS_DATABASE_URL=empty),
+            timeout=60,
+        )
+        with psycopg.connect(libpq_url(empty)) as conn:
+            version = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+            tables = {
+                r[0]
+                for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'")
+            }
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute('DROP DATABASE IF EXISTS "snapshots_migrate_test" WITH (FORCE)')
 
     assert result.returncode == 0, result.stderr
     assert "revision head" in result.stdout
-    head = ScriptDirectory.from_config(alembic_config(database_url)).get_current_head()
-    assert db.execute("SELECT version_num FROM alembic_version").fetchone() == (head,)
+    assert version == (ScriptDirectory.from_config(alembic_config(empty)).get_current_head(),)
+    assert {"datasets", "dataset_keys", "snapshots", "refresh_runs"} <= tables

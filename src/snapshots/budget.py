@@ -84,6 +84,7 @@ class Budget:
         self._pause_reason: str | None = None
         self._throttle_streak = 0
         self._granted = 0
+        self._closed = False
         self._wait_seconds: dict[str, float] = {}
 
     @property
@@ -117,6 +118,10 @@ class Budget:
             heapq.heappush(self._queue, ticket)
             try:
                 while True:
+                    if self._closed:
+                        raise BudgetExhausted(
+                            f"{self.provider} budget closed: the service is stopping"
+                        )
                     now = self._clock()
                     wait = self._wait_needed(now)
                     if self._queue[0] == ticket and wait <= 0:
@@ -146,6 +151,12 @@ class Budget:
                     self._queue.remove(ticket)
                     heapq.heapify(self._queue)
                     self._cond.notify_all()
+
+    def close(self) -> None:
+        """Wake every waiter with BudgetExhausted, so no fetch thread outlives the service."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
 
     def pause(self, seconds: float, reason: str) -> None:
         """Hold every request of this provider for `seconds` (an upstream asked us to slow down)."""

@@ -13,6 +13,7 @@ from typing import Any
 import platformdirs
 
 from snapshots.errors import ConfigError
+from snapshots.shrink import ShrinkGuard
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -104,6 +105,10 @@ class DatasetSettings:
     key_pattern: str | None = None
     key_example: str | None = None
     options: Mapping[str, Any] = field(default_factory=dict)  # url, items, paginate, jql, fields...
+    max_keys: int = 1000  # keys registered on demand (first reads) at most
+    idle_retire_seconds: float = 7 * 86400.0  # on-demand keys unread this long are retired
+    min_refresh_interval_seconds: float = 10.0  # forced refreshes of one key at most this often
+    shrink_guard: ShrinkGuard = field(default_factory=ShrinkGuard)
 
 
 @dataclass(frozen=True)
@@ -116,6 +121,7 @@ class JobsConfig:
     read_wait_seconds: float = 10.0
     refresh_ahead: float = 0.8
     negative_ttl_seconds: float = 60.0
+    shutdown_grace_seconds: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -138,7 +144,7 @@ class Settings:
 
 
 _TOP_KEYS = {"service", "providers", "datasets"}
-_SERVICE_KEYS = {"read_wait", "refresh_ahead", "negative_ttl"}
+_SERVICE_KEYS = {"read_wait", "refresh_ahead", "negative_ttl", "shutdown_grace"}
 _PROVIDER_OPTIONS = {"email", "deployment", "auth_header", "auth_template", "headers", "page_size"}
 _PROVIDER_KEYS = {
     "base_url", "token", "token_file", "budget", "timeout", "kind", "concurrency",
@@ -146,14 +152,10 @@ _PROVIDER_KEYS = {
 }  # fmt: skip
 _DATASET_OPTIONS = {"url", "items", "paginate", "page_size", "params", "jql", "fields"}
 _DATASET_KEYS = {
-    "ttl",
-    "keys",
-    "fetch",
-    "negative_ttl",
-    "key_pattern",
-    "key_example",
-    *_DATASET_OPTIONS,
-}
+    "ttl", "keys", "fetch", "negative_ttl", "key_pattern", "key_example", "max_keys",
+    "idle_retire", "min_refresh_interval", "shrink_guard", *_DATASET_OPTIONS,
+}  # fmt: skip
+_SHRINK_KEYS = {"enabled", "empty_from", "below", "min_items", "accept_after"}
 _CHOICES = {
     "kind": {"http"},
     "deployment": {"cloud", "server"},
@@ -226,6 +228,20 @@ class _Reader:
         if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
             raise self.fail(f"{where}.{name}", "must be a table of strings")
         return dict(value)
+
+    def boolean(self, table: Mapping[str, Any], name: str, where: str) -> bool | None:
+        value = table.get(name)
+        if value is not None and not isinstance(value, bool):
+            raise self.fail(f"{where}.{name}", "must be true or false")
+        return value
+
+    def fraction(self, table: Mapping[str, Any], name: str, where: str) -> float | None:
+        value = table.get(name)
+        if value is None:
+            return None
+        if not isinstance(value, int | float) or isinstance(value, bool) or not 0 < value < 1:
+            raise self.fail(f"{where}.{name}", "must be a number between 0 and 1, like 0.5")
+        return float(value)
 
     def duration(self, table: Mapping[str, Any], name: str, where: str) -> float | None:
         value = self.string(table, name, where)
@@ -311,6 +327,14 @@ def _or(value: int | None, default: int) -> int:
     return default if value is None else value
 
 
+def _or_bool(value: bool | None, default: bool) -> bool:
+    return default if value is None else value
+
+
+def _or_float(value: float | None, default: float) -> float:
+    return default if value is None else value
+
+
 def _dataset(reader: _Reader, name: str, raw: object) -> DatasetSettings:
     where = f'datasets."{name}"'
     table = reader.table(raw, where, _DATASET_KEYS)
@@ -339,7 +363,29 @@ def _dataset(reader: _Reader, name: str, raw: object) -> DatasetSettings:
         "jql": reader.string(table, "jql", where),
         "fields": reader.string_list(table, "fields", where),
     }
+    guard_where = f"{where}.shrink_guard"
+    guard = reader.table(table.get("shrink_guard", {}), guard_where, _SHRINK_KEYS)
+    defaults = ShrinkGuard()
+    shrink_guard = ShrinkGuard(
+        enabled=_or_bool(reader.boolean(guard, "enabled", guard_where), defaults.enabled),
+        empty_from=_or(
+            reader.integer(guard, "empty_from", guard_where, 0, 10**6), defaults.empty_from
+        ),
+        below=reader.fraction(guard, "below", guard_where) or defaults.below,
+        min_items=_or(
+            reader.integer(guard, "min_items", guard_where, 0, 10**6), defaults.min_items
+        ),
+        accept_after=_or(
+            reader.integer(guard, "accept_after", guard_where, 1, 100), defaults.accept_after
+        ),
+    )
     return DatasetSettings(
+        max_keys=_or(reader.integer(table, "max_keys", where, 0, 10**6), 1000),
+        idle_retire_seconds=reader.duration(table, "idle_retire", where) or 7 * 86400.0,
+        min_refresh_interval_seconds=_or_float(
+            reader.duration(table, "min_refresh_interval", where), 10.0
+        ),
+        shrink_guard=shrink_guard,
         name=name,
         ttl_seconds=reader.duration(table, "ttl", where),
         keys=tuple(keys),
@@ -369,6 +415,7 @@ def load_jobs(
     service = reader.table(top.get("service", {}), "service", _SERVICE_KEYS)
     read_wait = reader.duration(service, "read_wait", "service") or 10.0
     negative_ttl = reader.duration(service, "negative_ttl", "service") or 60.0
+    shutdown_grace = reader.duration(service, "shutdown_grace", "service") or 10.0
     refresh_ahead = service.get("refresh_ahead", 0.8)
     if not isinstance(refresh_ahead, int | float) or not 0.1 <= refresh_ahead <= 1.0:
         raise reader.fail("service.refresh_ahead", "must be a number between 0.1 and 1.0")
@@ -387,6 +434,7 @@ def load_jobs(
         read_wait_seconds=read_wait,
         refresh_ahead=float(refresh_ahead),
         negative_ttl_seconds=negative_ttl,
+        shutdown_grace_seconds=shutdown_grace,
     )
 
 

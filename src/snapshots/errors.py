@@ -9,9 +9,10 @@ class SnapshotsError(Exception):
     code = "internal"
     status = 500
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.retry_after = retry_after  # seconds, sent as Retry-After when set
 
 
 class ConfigError(SnapshotsError):
@@ -42,6 +43,13 @@ class DatasetDisabled(SnapshotsError):
     status = 409
 
 
+class UnknownRun(SnapshotsError):
+    """A refresh run id that was never issued (or was pruned)."""
+
+    code = "unknown_run"
+    status = 404
+
+
 class UpstreamNotFound(SnapshotsError):
     """The upstream confirmed that the key does not exist."""
 
@@ -62,9 +70,22 @@ class Unavailable(SnapshotsError):
     code = "unavailable"
     status = 503
 
-    def __init__(self, message: str, retry_after: int = 5) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
+    def __init__(self, message: str, retry_after: int | None = 5) -> None:
+        super().__init__(message, retry_after)
+
+
+class RefreshTooSoon(SnapshotsError):
+    """A forced refresh inside the key's minimum interval: no upstream call is made."""
+
+    code = "refresh_too_soon"
+    status = 429
+
+
+class KeyLimitReached(SnapshotsError):
+    """A read would register one more on-demand key than the dataset's `max_keys` allows."""
+
+    code = "max_keys_reached"
+    status = 409
 
 
 class DatabaseUnavailable(Unavailable):

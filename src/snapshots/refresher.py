@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -13,7 +14,13 @@ from typing import Any
 
 from snapshots.budget import Priority, current_priority
 from snapshots.clock import utcnow
-from snapshots.errors import SnapshotsError, Unavailable, UpstreamError, UpstreamNotFound
+from snapshots.errors import (
+    RefreshTooSoon,
+    SnapshotsError,
+    Unavailable,
+    UpstreamError,
+    UpstreamNotFound,
+)
 from snapshots.logs import get_logger
 from snapshots.providers.base import FetchContext
 from snapshots.providers.transport import RequestMeter, current_meter
@@ -28,7 +35,7 @@ RETRY_AFTER_FAILURE_SECONDS = 30.0
 
 @dataclass(frozen=True)
 class RefreshResult:
-    """What one refresh did: its run id, outcome, the latest snapshot, and the error if it failed."""
+    """What one refresh did: its run, outcome, the latest snapshot, and the error if it failed."""
 
     run_id: int
     outcome: Outcome
@@ -36,6 +43,16 @@ class RefreshResult:
     error: str | None
     not_found: bool
     next_refresh_at: datetime | None
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Started:
+    """A refresh that is running: its run id (known before it ends) and whether it was joined."""
+
+    run_id: int
+    task: asyncio.Task[RefreshResult]
+    joined: bool
 
 
 RefreshListener = Callable[[str, str, datetime | None], None]
@@ -64,8 +81,10 @@ class Refresher:
         self._clock = clock
         self._executors: dict[tuple[str, Priority], ThreadPoolExecutor] = {}
         self._missing: dict[tuple[str, str], tuple[float, str]] = {}
-        self._inflight: dict[tuple[str, str], asyncio.Task[RefreshResult]] = {}
+        self._inflight: dict[tuple[str, str], Started] = {}
         self._listeners: list[RefreshListener] = []
+        self._stretch: dict[str, float] = {}
+        self._closing = False
 
     def known_missing(self, dataset: str, key: str) -> str | None:
         """The upstream's "not found" for this key, while its negative TTL lasts (else None)."""
@@ -78,38 +97,67 @@ class Refresher:
             return None
         return message
 
-    def _executor(self, provider: RegisteredProvider, priority: Priority) -> ThreadPoolExecutor:
-        executor = self._executors.get((provider.name, priority))
-        if executor is None:
-            executor = ThreadPoolExecutor(
-                max_workers=provider.settings.concurrency,
-                thread_name_prefix=f"fetch-{provider.name}-{priority.name.lower()}",
-            )
-            self._executors[(provider.name, priority)] = executor
-        return executor
+    def set_stretch(self, stretch: Mapping[str, float]) -> None:
+        """Multiply each provider's refresh intervals (the planner's answer to a short budget)."""
+        self._stretch = dict(stretch)
+
+    def running(self, run_id: int) -> tuple[str, str] | None:
+        """The (dataset, key) of a refresh still in flight, by its run id."""
+        for (dataset, key), started in self._inflight.items():
+            if started.run_id == run_id:
+                return dataset, key
+        return None
 
     def add_listener(self, listener: RefreshListener) -> None:
         """Call `listener(dataset, key, next_refresh_at)` after every stored refresh."""
         self._listeners.append(listener)
 
-    async def refresh(
-        self, dataset: str, key: str, trigger: Trigger, source: KeySource = "demand"
-    ) -> RefreshResult:
-        """Refresh now, or join the refresh of the same key already running.
+    async def start(
+        self,
+        dataset: str,
+        key: str,
+        trigger: Trigger,
+        source: KeySource = "demand",
+        accept_shrink: bool = False,
+    ) -> Started:
+        """Start a refresh, or join the one of the same key already running; do not wait for it.
 
-        Raises UnknownDataset, DatasetDisabled or MalformedKey before any upstream call.
-        A caller that gives up (cancellation, timeout) does not cancel the shared fetch.
+        Raises UnknownDataset, DatasetDisabled or MalformedKey before any upstream call, and
+        Unavailable once the service is shutting down.
         """
         registered = self._registry.enabled_dataset(dataset)
         registered.check_key(key)
-        task = self._inflight.get((dataset, key))
-        if task is None:
-            task = asyncio.get_running_loop().create_task(
-                self._run(registered, key, trigger, source)
-            )
-            self._inflight[(dataset, key)] = task
-            task.add_done_callback(lambda _: self._inflight.pop((dataset, key), None))
-        return await asyncio.shield(task)
+        if self._closing:
+            raise Unavailable("the service is shutting down; retry on another replica or shortly")
+        current = self._inflight.get((dataset, key))
+        if current is not None:
+            return Started(current.run_id, current.task, joined=True)
+        run_id = await self._store.allocate_run_id()
+        current = self._inflight.get((dataset, key))  # another caller may have won the await
+        if current is not None:
+            return Started(current.run_id, current.task, joined=True)
+        task = asyncio.get_running_loop().create_task(
+            self._run(run_id, registered, key, trigger, source, accept_shrink)
+        )
+        started = Started(run_id, task, joined=False)
+        self._inflight[(dataset, key)] = started
+        task.add_done_callback(lambda _: self._inflight.pop((dataset, key), None))
+        return started
+
+    async def refresh(
+        self,
+        dataset: str,
+        key: str,
+        trigger: Trigger,
+        source: KeySource = "demand",
+        accept_shrink: bool = False,
+    ) -> RefreshResult:
+        """Refresh now (or join the running refresh) and wait for it.
+
+        A caller that gives up (cancellation, timeout) does not cancel the shared fetch.
+        """
+        started = await self.start(dataset, key, trigger, source, accept_shrink)
+        return await asyncio.shield(started.task)
 
     async def refresh_within(
         self,
@@ -120,16 +168,44 @@ class Refresher:
         source: KeySource = "demand",
     ) -> RefreshResult:
         """Like `refresh`, but Unavailable (with Retry-After) if it takes longer than `wait_seconds`."""
-        try:
-            return await asyncio.wait_for(self.refresh(dataset, key, trigger, source), wait_seconds)
-        except TimeoutError:
-            raise Unavailable(
-                f"{dataset} {key} is being fetched and took longer than {wait_seconds:g}s; retry shortly",
-                retry_after=max(1, int(wait_seconds / 2)),
-            ) from None
+        started = await self.start(dataset, key, trigger, source)
+        return await wait_bounded(started, wait_seconds, f"{dataset} {key}")
+
+    async def force(self, dataset: str, key: str, accept_shrink: bool = False) -> Started:
+        """An operator's refresh: joins one in flight; RefreshTooSoon inside the minimum interval.
+
+        The minimum interval keeps refresh loops from spending the budget. Accepting a
+        rejected shrink is exempt, since that refresh is what the operator is waiting for.
+        """
+        registered = self._registry.enabled_dataset(dataset)
+        registered.check_key(key)
+        current = self._inflight.get((dataset, key))
+        if current is not None:
+            return Started(current.run_id, current.task, joined=True)
+        latest = await self._store.latest(dataset, key)
+        minimum = registered.settings.min_refresh_interval_seconds
+        if latest is not None and latest.state.last_refresh_at is not None:
+            age = (self._clock() - latest.state.last_refresh_at).total_seconds()
+            exempt = accept_shrink and latest.state.last_outcome == "rejected"
+            if age < minimum and not exempt:
+                version = (
+                    f"version {latest.snapshot.version}" if latest.snapshot else "no snapshot yet"
+                )
+                raise RefreshTooSoon(
+                    f"{dataset} {key} was refreshed {age:.0f}s ago ({latest.state.last_outcome}; "
+                    f"latest is {version}); the minimum interval is {minimum:g}s",
+                    retry_after=max(1, math.ceil(minimum - age)),
+                )
+        return await self.start(dataset, key, "demand", accept_shrink=accept_shrink)
 
     async def _run(
-        self, dataset: RegisteredDataset, key: str, trigger: Trigger, source: KeySource
+        self,
+        run_id: int,
+        dataset: RegisteredDataset,
+        key: str,
+        trigger: Trigger,
+        source: KeySource,
+        accept_shrink: bool,
     ) -> RefreshResult:
         started = self._clock()
         clock_start = time.monotonic()
@@ -167,11 +243,18 @@ class Refresher:
             )
 
         finished = self._clock()
-        timing = RunTiming(trigger, started, finished, meter.requests)
+        timing = RunTiming(trigger, started, finished, meter.requests, run_id)
         next_at = finished + timedelta(seconds=self._interval(dataset, failed=fetched is None))
         if fetched is not None:
             stored = await self._store.record_success(
-                dataset.name, key, fetched, timing, next_at, source
+                dataset.name,
+                key,
+                fetched,
+                timing,
+                next_at,
+                source,
+                dataset.settings.shrink_guard,
+                accept_shrink,
             )
         else:
             stored = await self._store.record_failure(
@@ -185,13 +268,29 @@ class Refresher:
             outcome=stored.outcome,
             upstream_requests=meter.requests,
             duration_ms=round((time.monotonic() - clock_start) * 1000, 1),
-            error=error,
+            error=error or stored.note,
         )
         for listener in self._listeners:
             listener(dataset.name, key, next_at)
         return RefreshResult(
-            stored.run_id, stored.outcome, stored.snapshot_id, error, not_found, next_at
+            stored.run_id,
+            stored.outcome,
+            stored.snapshot_id,
+            error,
+            not_found,
+            next_at,
+            stored.note,
         )
+
+    def _executor(self, provider: RegisteredProvider, priority: Priority) -> ThreadPoolExecutor:
+        executor = self._executors.get((provider.name, priority))
+        if executor is None:
+            executor = ThreadPoolExecutor(
+                max_workers=provider.settings.concurrency,
+                thread_name_prefix=f"fetch-{provider.name}-{priority.name.lower()}",
+            )
+            self._executors[(provider.name, priority)] = executor
+        return executor
 
     def _fetch(
         self,
@@ -214,15 +313,38 @@ class Refresher:
         return payload
 
     def _interval(self, dataset: RegisteredDataset, *, failed: bool) -> float:
-        """Seconds until the next refresh: ahead of the TTL, jittered so keys spread out."""
+        """Seconds until the next refresh: ahead of the TTL (stretched when the budget is
+        short), jittered so keys registered together spread out."""
         interval = dataset.ttl_seconds * self._refresh_ahead * random.uniform(0.9, 1.0)
+        interval *= self._stretch.get(dataset.provider.name, 1.0)
         if failed:
             interval = min(interval, RETRY_AFTER_FAILURE_SECONDS)
         return interval
 
-    async def close(self) -> None:
-        """Let in-flight refreshes finish, then stop the fetch threads."""
-        if self._inflight:
-            await asyncio.gather(*self._inflight.values(), return_exceptions=True)
+    async def close(self, grace_seconds: float = 10.0) -> None:
+        """Take no new refreshes; give in-flight ones `grace_seconds` to finish, then cancel them.
+
+        A cancelled refresh has written nothing: its one transaction never started or rolls back.
+        """
+        self._closing = True
+        tasks = [started.task for started in self._inflight.values()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=grace_seconds)
+            for task in pending:
+                task.cancel()
+            if pending:
+                log.warning("refresher.cancelled_on_shutdown", refreshes=len(pending))
+                await asyncio.gather(*pending, return_exceptions=True)
         for executor in self._executors.values():
-            executor.shutdown(wait=True, cancel_futures=True)
+            executor.shutdown(wait=False, cancel_futures=True)
+
+
+async def wait_bounded(started: Started, wait_seconds: float, what: str) -> RefreshResult:
+    """Wait for a running refresh at most `wait_seconds`; Unavailable with Retry-After after that."""
+    try:
+        return await asyncio.wait_for(asyncio.shield(started.task), wait_seconds)
+    except TimeoutError:
+        raise Unavailable(
+            f"{what} is being fetched and took longer than {wait_seconds:g}s; retry shortly",
+            retry_after=max(1, math.ceil(wait_seconds / 2)),
+        ) from None

@@ -46,6 +46,7 @@ class RegisteredDataset:
     negative_ttl_seconds: float
     keys: tuple[str, ...]
     options: Mapping[str, Any]
+    settings: DatasetSettings
 
     @property
     def name(self) -> str:
@@ -207,6 +208,7 @@ class Registry:
                 negative_ttl_seconds=ds.negative_ttl_seconds or config.negative_ttl_seconds,
                 keys=ds.keys,
                 options=ds.options,
+                settings=ds,
             )
         return cls(providers, datasets)
 
@@ -239,6 +241,8 @@ class Registry:
             return self._clients[provider]
 
     def close(self) -> None:
+        for provider in self.providers.values():
+            provider.budget.close()
         with self._lock:
             for client in self._clients.values():
                 client.close()

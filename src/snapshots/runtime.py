@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from snapshots.config import JobsConfig
 from snapshots.logs import get_logger, register_secret
+from snapshots.reads import ReadTracker
 from snapshots.refresher import Refresher
 from snapshots.registry import Registry
 from snapshots.scheduler import RefreshScheduler
@@ -25,6 +26,7 @@ class Runtime:
     store: Store
     refresher: Refresher
     scheduler: RefreshScheduler | None
+    reads: ReadTracker
 
 
 @contextlib.asynccontextmanager
@@ -39,15 +41,20 @@ async def running(
     engine = create_engine(database_url)
     store = Store(engine)
     refresher = Refresher(registry, store, refresh_ahead=config.refresh_ahead)
-    scheduler = RefreshScheduler(registry, store, refresher) if schedule else None
+    reads = ReadTracker()
+    scheduler = (
+        RefreshScheduler(registry, store, refresher, reads, config.refresh_ahead)
+        if schedule
+        else None
+    )
     try:
         if scheduler is not None:
             await scheduler.start()
-        yield Runtime(config, registry, store, refresher, scheduler)
+        yield Runtime(config, registry, store, refresher, scheduler, reads)
     finally:
         if scheduler is not None:
             scheduler.shutdown()
-        await refresher.close()
+        await refresher.close(config.shutdown_grace_seconds)
         registry.close()
         await engine.dispose()
         log.info("service.stopped")

@@ -7,14 +7,20 @@ from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from snapshots.clock import utcnow
 from snapshots.logs import get_logger
+from snapshots.planner import ProviderPlan, make_plan
+from snapshots.reads import ReadTracker
 from snapshots.refresher import RETRY_AFTER_FAILURE_SECONDS, Refresher
 from snapshots.registry import Registry
 from snapshots.store import DatasetRow, Store
 
 log = get_logger(__name__)
+
+MAINTENANCE_SECONDS = 30.0
+"""How often read times are written, idle keys retired and the budget plan recomputed."""
 
 
 def job_id(dataset: str, key: str) -> str:
@@ -33,12 +39,17 @@ class RefreshScheduler:
         registry: Registry,
         store: Store,
         refresher: Refresher,
+        reads: ReadTracker,
+        refresh_ahead: float = 0.8,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self._registry = registry
         self._store = store
         self._refresher = refresher
+        self._reads = reads
+        self._refresh_ahead = refresh_ahead
         self._clock = clock
+        self.plan: dict[str, ProviderPlan] = {}
         self._scheduler = AsyncIOScheduler(
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -65,7 +76,14 @@ class RefreshScheduler:
                     dataset=dataset.name,
                     reason=dataset.provider.disabled_reason,
                 )
+        await self.maintain()
         self._scheduler.start()
+        self._scheduler.add_job(
+            self.maintain,
+            trigger=IntervalTrigger(seconds=MAINTENANCE_SECONDS, timezone=UTC),
+            id="maintenance",
+            replace_existing=True,
+        )
         armed = 0
         for state in await self._store.key_states():
             registered = self._registry.datasets.get(state.dataset)
@@ -76,10 +94,14 @@ class RefreshScheduler:
         log.info("scheduler.started", keys=armed)
 
     def schedule(self, dataset: str, key: str, when: datetime | None) -> None:
-        """Run the key's next scheduled refresh at `when` (now, if unknown or already past)."""
+        """Run the key's next scheduled refresh at `when` (now, if unknown).
+
+        A due time in the past is kept as it is: APScheduler runs missed jobs in due-time
+        order, so after a restart the most overdue keys are refreshed first.
+        """
         if not self._scheduler.running:
             return
-        run_at = max(when or self._clock(), self._clock())
+        run_at = when or self._clock()
         self._scheduler.add_job(
             self._refresh,
             trigger=DateTrigger(run_date=run_at, timezone=UTC),
@@ -98,6 +120,41 @@ class RefreshScheduler:
             self.schedule(
                 dataset, key, self._clock() + timedelta(seconds=RETRY_AFTER_FAILURE_SECONDS)
             )
+
+    def unschedule(self, dataset: str, key: str) -> None:
+        job = self._scheduler.get_job(job_id(dataset, key))
+        if job is not None:
+            job.remove()
+
+    async def maintain(self) -> None:
+        """Housekeeping: write batched read times, retire idle on-demand keys, re-plan budgets."""
+        try:
+            await self._store.touch_reads(self._reads.drain())
+            now = self._clock()
+            for dataset in self._registry.datasets.values():
+                unread_since = now - timedelta(seconds=dataset.settings.idle_retire_seconds)
+                for key in await self._store.retire_idle_keys(dataset.name, unread_since):
+                    self.unschedule(dataset.name, key)
+                    log.info("key.retired", dataset=dataset.name, key=key, reason="idle")
+            since = now - timedelta(hours=1)
+            self.plan = make_plan(
+                self._registry,
+                self._refresh_ahead,
+                await self._store.key_counts(),
+                await self._store.requests_per_refresh(since),
+            )
+            self._refresher.set_stretch({p.provider: p.stretch for p in self.plan.values()})
+            for plan in self.plan.values():
+                if plan.stretch > 1:
+                    log.warning(
+                        "budget.short",
+                        provider=plan.provider,
+                        demand_per_hour=round(plan.demand_per_hour),
+                        budget_per_hour=round(plan.budget_per_hour),
+                        stretch=round(plan.stretch, 2),
+                    )
+        except Exception as exc:  # housekeeping must not kill the scheduler; next run retries
+            log.error("scheduler.maintenance_failed", error_type=type(exc).__name__)
 
     def shutdown(self) -> None:
         if self._scheduler.running:

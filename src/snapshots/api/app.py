@@ -9,8 +9,12 @@ from litestar import Litestar
 from litestar.openapi import OpenAPIConfig
 
 from snapshots import __version__
+from snapshots.api.datasets import refresh_dataset
 from snapshots.api.errors import EXCEPTION_HANDLERS
-from snapshots.api.routes import get_snapshot, healthz, list_providers, readyz
+from snapshots.api.health import healthz, readyz
+from snapshots.api.providers import list_providers
+from snapshots.api.runs import get_run
+from snapshots.api.snapshots import get_snapshot, refresh_snapshot
 from snapshots.config import JobsConfig
 from snapshots.runtime import running
 
@@ -25,7 +29,15 @@ def create_app(config: JobsConfig, database_url: str, *, schedule: bool = True) 
             yield
 
     return Litestar(
-        route_handlers=[healthz, readyz, get_snapshot, list_providers],
+        route_handlers=[
+            healthz,
+            readyz,
+            get_snapshot,
+            refresh_snapshot,
+            refresh_dataset,
+            get_run,
+            list_providers,
+        ],
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="snapshots", version=__version__, path="/schema"),

@@ -10,7 +10,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from snapshots.api.schemas import ErrorBody, ErrorDetail
-from snapshots.errors import DatabaseUnavailable, SnapshotsError, Unavailable
+from snapshots.errors import DatabaseUnavailable, SnapshotsError
 from snapshots.logs import get_logger
 
 log = get_logger(__name__)
@@ -30,7 +30,7 @@ def error_response(
 
 
 def snapshots_error(_: Request[Any, Any, Any], exc: SnapshotsError) -> Response[Any]:
-    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, Unavailable) else None
+    headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
     return error_response(exc.status, exc.code, exc.message, headers)
 
 

@@ -59,6 +59,26 @@ class BudgetBody(msgspec.Struct, frozen=True):
     wait_seconds: dict[str, float]
 
 
+class DemandBody(msgspec.Struct, frozen=True):
+    """What one dataset asks of its provider's budget."""
+
+    dataset: str
+    keys: int
+    requests_per_refresh: float
+    requests_per_hour: float
+
+
+class PlanBody(msgspec.Struct, frozen=True):
+    """Registered demand against the budget; `stretch` > 1 means intervals are lengthened."""
+
+    demand_per_hour: float
+    budget_per_hour: float
+    utilisation: float
+    stretch: float
+    shortfall_per_hour: float
+    datasets: list[DemandBody]
+
+
 class ProviderBody(msgspec.Struct, frozen=True):
     """A provider: where it points, whether it can fetch, its budget and upstream answers."""
 
@@ -68,4 +88,40 @@ class ProviderBody(msgspec.Struct, frozen=True):
     disabled_reason: str | None
     datasets: list[str]
     budget: BudgetBody
+    plan: PlanBody | None
     upstream_requests: dict[str, int]
+
+
+class RefreshAccepted(msgspec.Struct, frozen=True):
+    """A forced refresh that is running: poll `/api/v1/runs/{run_id}` for its outcome."""
+
+    dataset: str
+    key: str
+    run_id: int
+    status: str  # started | joined (a refresh of this key was already running)
+
+
+class KeyRefresh(msgspec.Struct, frozen=True):
+    key: str
+    run_id: int | None
+    status: str  # started | joined | skipped (inside the minimum interval)
+    note: str | None
+
+
+class DatasetRefresh(msgspec.Struct, frozen=True):
+    dataset: str
+    keys: list[KeyRefresh]
+
+
+class RunBody(msgspec.Struct, frozen=True):
+    """A refresh run: `running`, or its outcome with timing and error."""
+
+    id: int
+    dataset: str
+    key: str
+    status: str  # running | changed | unchanged | failed | rejected
+    trigger: str | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    upstream_requests: int | None = None
+    error: str | None = None

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import func, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from snapshots.shrink import ShrinkGuard
 from snapshots.store.records import (
     SNAPSHOT_FIELDS,
     DatasetRow,
@@ -126,11 +127,15 @@ class Store:
         timing: RunTiming,
         next_refresh_at: datetime,
         source: KeySource,
+        guard: ShrinkGuard | None = None,
+        accept_shrink: bool = False,
     ) -> StoredRefresh:
         """Store a successful fetch in one transaction: a new version, or a newer verified_at.
 
         The key row is locked first, so two writers of one key serialize and version numbers
-        never collide; a key not yet registered is registered here with `source`.
+        never collide; a key not yet registered is registered here with `source`. A fetch the
+        shrink `guard` objects to is recorded as `rejected` and not served, unless the same
+        content was rejected `accept_after` times in a row or `accept_shrink` is set.
         """
         now = timing.finished_at
         async with self.engine.begin() as conn:
@@ -143,8 +148,10 @@ class Store:
                 await conn.execute(
                     select(
                         dataset_keys.c.latest_snapshot_id,
+                        dataset_keys.c.consecutive_rejections,
+                        dataset_keys.c.rejected_hash,
                         snapshots.c.content_hash,
-                        snapshots.c.version,
+                        snapshots.c.item_count,
                     )
                     .select_from(
                         dataset_keys.outerjoin(
@@ -155,6 +162,45 @@ class Store:
                     .with_for_update(of=dataset_keys)
                 )
             ).one()
+            where = (dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
+            shrink = guard.reason(current.item_count, fetched.item_count) if guard else None
+            note = None
+            if shrink is not None and not accept_shrink:
+                repeats = (
+                    current.consecutive_rejections + 1
+                    if current.rejected_hash == fetched.content_hash
+                    else 1
+                )
+                assert guard is not None
+                if repeats < guard.accept_after:
+                    note = (
+                        f"{shrink}; not served (seen {repeats} of {guard.accept_after} times in a row"
+                        " needed to accept it, or refresh with accept_shrink=true)"
+                    )
+                    await conn.execute(
+                        update(dataset_keys)
+                        .where(*where)
+                        .values(
+                            next_refresh_at=next_refresh_at,
+                            last_refresh_at=now,
+                            last_outcome="rejected",
+                            last_error=note,
+                            consecutive_rejections=repeats,
+                            rejected_hash=fetched.content_hash,
+                        )
+                    )
+                    run_id = await self._insert_run(
+                        conn, dataset, key, timing, "rejected", note, None
+                    )
+                    return StoredRefresh(
+                        run_id=run_id,
+                        outcome="rejected",
+                        snapshot_id=current.latest_snapshot_id,
+                        note=note,
+                    )
+                note = f"{shrink}; accepted after {repeats} identical refreshes"
+            elif shrink is not None:
+                note = f"{shrink}; accepted by an operator (accept_shrink)"
             if (
                 current.latest_snapshot_id is not None
                 and current.content_hash == fetched.content_hash
@@ -169,7 +215,7 @@ class Store:
                 snapshot_id = await self._insert_version(conn, dataset, key, fetched, now)
             await conn.execute(
                 update(dataset_keys)
-                .where(dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
+                .where(*where)
                 .values(
                     latest_snapshot_id=snapshot_id,
                     next_refresh_at=next_refresh_at,
@@ -177,10 +223,12 @@ class Store:
                     last_outcome=outcome,
                     last_error=None,
                     consecutive_failures=0,
+                    consecutive_rejections=0,
+                    rejected_hash=None,
                 )
             )
-            run_id = await self._insert_run(conn, dataset, key, timing, outcome, None, snapshot_id)
-        return StoredRefresh(run_id=run_id, outcome=outcome, snapshot_id=snapshot_id)
+            run_id = await self._insert_run(conn, dataset, key, timing, outcome, note, snapshot_id)
+        return StoredRefresh(run_id=run_id, outcome=outcome, snapshot_id=snapshot_id, note=note)
 
     async def record_failure(
         self,
@@ -241,9 +289,11 @@ class Store:
         error: str | None,
         snapshot_id: int | None,
     ) -> int:
+        ids = {} if timing.run_id is None else {"id": timing.run_id}
         result = await conn.execute(
             insert(refresh_runs)
             .values(
+                **ids,
                 dataset=dataset,
                 key=key,
                 trigger=timing.trigger,
@@ -257,3 +307,81 @@ class Store:
             .returning(refresh_runs.c.id)
         )
         return int(result.scalar_one())
+
+    async def allocate_run_id(self) -> int:
+        """A refresh run id, taken before the run so it can be handed out; the row comes at the end.
+
+        No row exists until the refresh is stored, so a crash leaves a gap in ids, never a
+        half-written run.
+        """
+        async with self.engine.connect() as conn:
+            result = await conn.execute(
+                select(func.nextval(func.pg_get_serial_sequence("refresh_runs", "id")))
+            )
+            return int(result.scalar_one())
+
+    async def run(self, run_id: int) -> dict[str, Any] | None:
+        """A stored refresh run by id."""
+        async with self.engine.connect() as conn:
+            row = (
+                await conn.execute(select(refresh_runs).where(refresh_runs.c.id == run_id))
+            ).first()
+        return None if row is None else dict(row._mapping)
+
+    async def demand_key_count(self, dataset: str) -> int:
+        """How many keys of `dataset` were registered by reads (not by jobs.toml)."""
+        query = select(func.count()).where(
+            dataset_keys.c.dataset == dataset, dataset_keys.c.source == "demand"
+        )
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(query)).scalar_one())
+
+    async def key_counts(self) -> dict[str, int]:
+        """Registered keys per dataset."""
+        query = select(dataset_keys.c.dataset, func.count()).group_by(dataset_keys.c.dataset)
+        async with self.engine.connect() as conn:
+            return {str(d): int(n) for d, n in (await conn.execute(query)).all()}
+
+    async def requests_per_refresh(self, since: datetime) -> dict[str, float]:
+        """Average upstream requests of a successful refresh per dataset, from runs since `since`."""
+        query = (
+            select(refresh_runs.c.dataset, func.avg(refresh_runs.c.upstream_requests))
+            .where(
+                refresh_runs.c.started_at >= since,
+                refresh_runs.c.outcome.in_(("changed", "unchanged", "rejected")),
+            )
+            .group_by(refresh_runs.c.dataset)
+        )
+        async with self.engine.connect() as conn:
+            return {str(d): float(n) for d, n in (await conn.execute(query)).all()}
+
+    async def touch_reads(self, reads: Mapping[tuple[str, str], datetime]) -> None:
+        """Record when keys were last read (batched by the API, not written on every read)."""
+        if not reads:
+            return
+        async with self.engine.begin() as conn:
+            for (dataset, key), at in sorted(reads.items()):
+                await conn.execute(
+                    update(dataset_keys)
+                    .where(dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
+                    .values(
+                        last_read_at=func.greatest(
+                            func.coalesce(dataset_keys.c.last_read_at, at), at
+                        )
+                    )
+                )
+
+    async def retire_idle_keys(self, dataset: str, unread_since: datetime) -> list[str]:
+        """Unregister on-demand keys not read since `unread_since`; their history stays."""
+        last_seen = func.coalesce(dataset_keys.c.last_read_at, dataset_keys.c.registered_at)
+        query = (
+            delete(dataset_keys)
+            .where(
+                dataset_keys.c.dataset == dataset,
+                dataset_keys.c.source == "demand",
+                last_seen < unread_since,
+            )
+            .returning(dataset_keys.c.key)
+        )
+        async with self.engine.begin() as conn:
+            return sorted(str(k) for k in (await conn.execute(query)).scalars())

@@ -78,6 +78,7 @@ class RunTiming:
     started_at: datetime
     finished_at: datetime
     upstream_requests: int
+    run_id: int | None = None  # allocated when the refresh started, so callers could be told it
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,7 @@ class StoredRefresh:
     run_id: int
     outcome: Outcome
     snapshot_id: int | None
+    note: str | None = None  # why a shrink was rejected or accepted
 
 
 def snapshot_from_row(row: Any, prefix: str) -> SnapshotRecord:

@@ -48,6 +48,9 @@ dataset_keys = Table(
     Column("last_outcome", Text),
     Column("last_error", Text),
     Column("consecutive_failures", Integer, nullable=False, server_default=text("0")),
+    Column("last_read_at", TZ),
+    Column("consecutive_rejections", Integer, nullable=False, server_default=text("0")),
+    Column("rejected_hash", Text),
 )
 
 snapshots = Table(

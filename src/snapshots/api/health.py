@@ -1,0 +1,33 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from litestar import Response, get
+from litestar.datastructures import State
+
+from snapshots.api.common import runtime_of
+from snapshots.api.errors import error_response
+from snapshots.api.schemas import Health
+
+READY_TIMEOUT_SECONDS = 2.0
+
+
+@get("/healthz", sync_to_thread=False, tags=["health"])
+def healthz() -> Health:
+    """200 while the process is up (liveness)."""
+    return Health(status="ok")
+
+
+@get("/readyz", tags=["health"])
+async def readyz(state: State) -> Response[Any]:
+    """200 only when the database answers (readiness)."""
+    try:
+        await asyncio.wait_for(runtime_of(state).store.ping(), READY_TIMEOUT_SECONDS)
+    except Exception:
+        return error_response(
+            503, "not_ready", "the database is not answering", {"Retry-After": "5"}
+        )
+    return Response(Health(status="ready"))

@@ -1,0 +1,36 @@
+"""A refresh run by id: still running, or what it ended with."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, get
+from litestar.datastructures import State
+from litestar.params import FromPath
+
+from snapshots.api.common import runtime_of
+from snapshots.api.schemas import RunBody
+from snapshots.errors import UnknownRun
+
+
+@get("/api/v1/runs/{run_id:int}", tags=["runs"])
+async def get_run(request: Request[Any, Any, State], run_id: FromPath[int]) -> RunBody:
+    """`running` while the refresh is in flight, then its outcome, timing and error."""
+    runtime = runtime_of(request.app.state)
+    running = runtime.refresher.running(run_id)
+    if running is not None:
+        return RunBody(id=run_id, dataset=running[0], key=running[1], status="running")
+    row = await runtime.store.run(run_id)
+    if row is None:
+        raise UnknownRun(f"no refresh run {run_id} (runs are kept until retention prunes them)")
+    return RunBody(
+        id=run_id,
+        dataset=row["dataset"],
+        key=row["key"],
+        status=row["outcome"],
+        trigger=row["trigger"],
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        upstream_requests=row["upstream_requests"],
+        error=row["error"],
+    )

@@ -7,6 +7,8 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -198,3 +200,90 @@ def test_migrate_creates_the_schema_in_an_empty_database(database_url: str) -> N
     assert "revision head" in result.stdout
     assert version == (ScriptDirectory.from_config(alembic_config(empty)).get_current_head(),)
     assert {"datasets", "dataset_keys", "snapshots", "refresh_runs"} <= tables
+
+
+def _slow_cold_read(url: str, results: list[httpx.Response | Exception]) -> threading.Thread:
+    def read() -> None:
+        try:
+            results.append(
+                httpx.get(f"{url}/api/v1/snapshots/pagerduty.schedule_users/PSCH009", timeout=30)
+            )
+        except Exception as exc:  # the reader's view of a killed service
+            results.append(exc)
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    return thread
+
+
+def test_sigterm_lets_the_refresh_in_flight_finish_then_exits_cleanly(
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    simulator: Simulator,
+    services: list[Service],
+) -> None:
+    config = tmp_path / "jobs.toml"
+    config.write_text(jobs_toml(simulator.url))
+    port = _free_port()
+    service = Service(
+        ["serve", "--config", str(config), "--port", str(port)],
+        _env(SNAPSHOTS_DATABASE_URL=database_url),
+        port,
+        tmp_path / "serve.log",
+    )
+    services.append(service)
+    simulator.set_latency(1.5)
+    results: list[httpx.Response | Exception] = []
+    reader = _slow_cold_read(service.url, results)
+    time.sleep(0.5)  # the fetch is now in flight at the simulator
+
+    code = service.terminate()
+    reader.join(30)
+
+    assert code == 0
+    response = results[0]
+    assert isinstance(response, httpx.Response)
+    assert response.status_code == 200
+    assert db.execute("SELECT trigger, outcome FROM refresh_runs").fetchall() == [
+        ("miss", "changed")
+    ]
+
+
+def test_kill_9_mid_refresh_leaves_nothing_partial_and_a_restart_recovers(
+    tmp_path: Path,
+    database_url: str,
+    db: psycopg.Connection[Any],
+    simulator: Simulator,
+    services: list[Service],
+) -> None:
+    config = tmp_path / "jobs.toml"
+    config.write_text(jobs_toml(simulator.url))
+    env = _env(SNAPSHOTS_DATABASE_URL=database_url)
+    port = _free_port()
+    service = Service(
+        ["serve", "--config", str(config), "--port", str(port)], env, port, tmp_path / "a.log"
+    )
+    services.append(service)
+    simulator.set_latency(1.5)
+    results: list[httpx.Response | Exception] = []
+    reader = _slow_cold_read(service.url, results)
+    time.sleep(0.5)
+
+    service.process.kill()
+    service.process.wait(10)
+    reader.join(30)
+
+    assert isinstance(results[0], Exception)  # the reader lost its connection
+    assert db.execute("SELECT count(*) FROM snapshots").fetchone() == (0,)
+    assert db.execute("SELECT count(*) FROM refresh_runs").fetchone() == (0,)
+    simulator.set_latency(0)
+    restarted = Service(
+        ["serve", "--config", str(config), "--port", str(port)], env, port, tmp_path / "b.log"
+    )
+    services.append(restarted)
+    response = httpx.get(
+        f"{restarted.url}/api/v1/snapshots/pagerduty.schedule_users/PSCH009", timeout=30
+    )
+    assert response.status_code == 200
+    assert response.json()["version"] == 1

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -218,17 +217,3 @@ def test_health_and_readiness_answer(
 
     assert gateway.http.get("/healthz").json() == {"status": "ok"}
     assert gateway.http.get("/readyz").json() == {"status": "ready"}
-
-
-def test_concurrent_cold_reads_of_one_key_share_one_upstream_fetch(
-    start_gateway: StartGateway, make_config: Callable[..., JobsConfig], simulator: Simulator
-) -> None:
-    gateway = start_gateway(make_config())
-    simulator.set_latency(0.5)  # keeps the first fetch in flight while the others arrive
-
-    with ThreadPoolExecutor(max_workers=20) as pool:
-        responses = list(pool.map(lambda _: gateway.snapshot(DATASET, "PSCH011"), range(20)))
-
-    assert [r.status_code for r in responses] == [200] * 20
-    assert len({r.json()["version"] for r in responses}) == 1
-    assert simulator.requests() == 1

@@ -152,6 +152,13 @@ class Budget:
                     heapq.heapify(self._queue)
                     self._cond.notify_all()
 
+    def refund(self) -> None:
+        """Give back the most recent token (the upstream did not count that request)."""
+        with self._cond:
+            if self._spent:
+                self._spent.pop()
+                self._cond.notify_all()
+
     def close(self) -> None:
         """Wake every waiter with BudgetExhausted, so no fetch thread outlives the service."""
         with self._cond:

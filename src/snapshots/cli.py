@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
 import signal
 import sys
 from collections.abc import Iterator, Sequence
@@ -110,6 +112,24 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(args: argparse.Namespace) -> int:
+    from snapshots.planner import make_plan, render
+
+    settings = Settings.from_env()
+    config = _load_config(args.config or settings.config_path)
+    registry = Registry.from_config(config)
+    key_counts = {name: len(d.keys) for name, d in registry.datasets.items()}
+    plans = make_plan(registry, config.refresh_ahead, key_counts, {}, include_disabled=True)
+    if args.json:
+        print(
+            json.dumps({name: dataclasses.asdict(plan) for name, plan in plans.items()}, indent=2)
+        )
+    else:
+        print(f"Budget plan for {config.path} (keys listed in the file; one request per refresh)")
+        print(render(plans))
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     with _database(settings) as url:
@@ -183,6 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--no-migrate", action="store_true", help="do not upgrade the schema on start"
     )
     serve.set_defaults(func=cmd_serve)
+
+    plan = commands.add_parser(
+        "plan", help="print requests per hour each provider needs vs its budget"
+    )
+    plan.add_argument(
+        "--config", type=Path, help="jobs file (default: $SNAPSHOTS_CONFIG or ./jobs.toml)"
+    )
+    plan.add_argument("--json", action="store_true", help="machine-readable output")
+    plan.set_defaults(func=cmd_plan)
 
     mig = commands.add_parser(
         "migrate", help="upgrade the database schema (default: to the newest revision)"

@@ -122,6 +122,7 @@ class JobsConfig:
     refresh_ahead: float = 0.8
     negative_ttl_seconds: float = 60.0
     shutdown_grace_seconds: float = 10.0
+    maintenance_interval_seconds: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -144,7 +145,13 @@ class Settings:
 
 
 _TOP_KEYS = {"service", "providers", "datasets"}
-_SERVICE_KEYS = {"read_wait", "refresh_ahead", "negative_ttl", "shutdown_grace"}
+_SERVICE_KEYS = {
+    "read_wait",
+    "refresh_ahead",
+    "negative_ttl",
+    "shutdown_grace",
+    "maintenance_interval",
+}
 _PROVIDER_OPTIONS = {"email", "deployment", "auth_header", "auth_template", "headers", "page_size"}
 _PROVIDER_KEYS = {
     "base_url", "token", "token_file", "budget", "timeout", "kind", "concurrency",
@@ -416,6 +423,7 @@ def load_jobs(
     read_wait = reader.duration(service, "read_wait", "service") or 10.0
     negative_ttl = reader.duration(service, "negative_ttl", "service") or 60.0
     shutdown_grace = reader.duration(service, "shutdown_grace", "service") or 10.0
+    maintenance = reader.duration(service, "maintenance_interval", "service") or 30.0
     refresh_ahead = service.get("refresh_ahead", 0.8)
     if not isinstance(refresh_ahead, int | float) or not 0.1 <= refresh_ahead <= 1.0:
         raise reader.fail("service.refresh_ahead", "must be a number between 0.1 and 1.0")
@@ -435,6 +443,7 @@ def load_jobs(
         refresh_ahead=float(refresh_ahead),
         negative_ttl_seconds=negative_ttl,
         shutdown_grace_seconds=shutdown_grace,
+        maintenance_interval_seconds=maintenance,
     )
 
 

@@ -53,16 +53,19 @@ def make_plan(
     refresh_ahead: float,
     key_counts: Mapping[str, int],
     requests_per_refresh: Mapping[str, float],
+    include_disabled: bool = False,
 ) -> dict[str, ProviderPlan]:
     """A plan per provider from registered key counts and observed requests per refresh.
 
-    Datasets with no observation yet count one request per refresh.
+    Datasets with no observation yet count one request per refresh. Disabled datasets
+    (no token) count only with `include_disabled`, as `snapshots plan` does before tokens
+    are in place.
     """
     plans: dict[str, ProviderPlan] = {}
     for name, provider in sorted(registry.providers.items()):
         demands = []
         for dataset in sorted(registry.datasets.values(), key=lambda d: d.name):
-            if dataset.provider is not provider or not dataset.enabled:
+            if dataset.provider is not provider or not (dataset.enabled or include_disabled):
                 continue
             keys = key_counts.get(dataset.name, 0)
             interval = dataset.ttl_seconds * refresh_ahead

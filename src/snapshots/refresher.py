@@ -82,6 +82,7 @@ class Refresher:
         self._executors: dict[tuple[str, Priority], ThreadPoolExecutor] = {}
         self._missing: dict[tuple[str, str], tuple[float, str]] = {}
         self._inflight: dict[tuple[str, str], Started] = {}
+        self._finished: dict[tuple[str, str], tuple[float, Started]] = {}
         self._listeners: list[RefreshListener] = []
         self._stretch: dict[str, float] = {}
         self._closing = False
@@ -119,9 +120,12 @@ class Refresher:
         trigger: Trigger,
         source: KeySource = "demand",
         accept_shrink: bool = False,
+        since: float | None = None,
     ) -> Started:
         """Start a refresh, or join the one of the same key already running; do not wait for it.
 
+        `since` (a `time.monotonic()` value) lets a reader that saw no snapshot at that moment
+        reuse a refresh that finished after it looked, instead of fetching again.
         Raises UnknownDataset, DatasetDisabled or MalformedKey before any upstream call, and
         Unavailable once the service is shutting down.
         """
@@ -129,20 +133,35 @@ class Refresher:
         registered.check_key(key)
         if self._closing:
             raise Unavailable("the service is shutting down; retry on another replica or shortly")
-        current = self._inflight.get((dataset, key))
+        current = self._current(dataset, key, since)
         if current is not None:
-            return Started(current.run_id, current.task, joined=True)
+            return current
         run_id = await self._store.allocate_run_id()
-        current = self._inflight.get((dataset, key))  # another caller may have won the await
+        current = self._current(dataset, key, since)  # another caller may have won the await
         if current is not None:
-            return Started(current.run_id, current.task, joined=True)
+            return current
         task = asyncio.get_running_loop().create_task(
             self._run(run_id, registered, key, trigger, source, accept_shrink)
         )
         started = Started(run_id, task, joined=False)
         self._inflight[(dataset, key)] = started
-        task.add_done_callback(lambda _: self._inflight.pop((dataset, key), None))
+
+        def finished(_: object) -> None:
+            self._inflight.pop((dataset, key), None)
+            self._finished[(dataset, key)] = (time.monotonic(), started)
+
+        task.add_done_callback(finished)
         return started
+
+    def _current(self, dataset: str, key: str, since: float | None) -> Started | None:
+        """The refresh of this key in flight, or one that finished at or after `since`."""
+        running = self._inflight.get((dataset, key))
+        if running is not None:
+            return Started(running.run_id, running.task, joined=True)
+        done = self._finished.get((dataset, key))
+        if since is not None and done is not None and done[0] >= since:
+            return Started(done[1].run_id, done[1].task, joined=True)
+        return None
 
     async def refresh(
         self,
@@ -166,9 +185,10 @@ class Refresher:
         trigger: Trigger,
         wait_seconds: float,
         source: KeySource = "demand",
+        since: float | None = None,
     ) -> RefreshResult:
         """Like `refresh`, but Unavailable (with Retry-After) if it takes longer than `wait_seconds`."""
-        started = await self.start(dataset, key, trigger, source)
+        started = await self.start(dataset, key, trigger, source, since=since)
         return await wait_bounded(started, wait_seconds, f"{dataset} {key}")
 
     async def force(self, dataset: str, key: str, accept_shrink: bool = False) -> Started:
@@ -179,9 +199,9 @@ class Refresher:
         """
         registered = self._registry.enabled_dataset(dataset)
         registered.check_key(key)
-        current = self._inflight.get((dataset, key))
+        current = self._current(dataset, key, None)
         if current is not None:
-            return Started(current.run_id, current.task, joined=True)
+            return current
         latest = await self._store.latest(dataset, key)
         minimum = registered.settings.min_refresh_interval_seconds
         if latest is not None and latest.state.last_refresh_at is not None:

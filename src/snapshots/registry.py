@@ -85,6 +85,7 @@ def _provider(
         budget,
         max_retries=settings.max_retries,
         max_throttle_wait=settings.max_throttle_wait_seconds,
+        free_not_modified=definition.free_not_modified,
     )
     return RegisteredProvider(definition, resolved, budget, gate)
 

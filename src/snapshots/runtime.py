@@ -43,7 +43,14 @@ async def running(
     refresher = Refresher(registry, store, refresh_ahead=config.refresh_ahead)
     reads = ReadTracker()
     scheduler = (
-        RefreshScheduler(registry, store, refresher, reads, config.refresh_ahead)
+        RefreshScheduler(
+            registry,
+            store,
+            refresher,
+            reads,
+            config.refresh_ahead,
+            config.maintenance_interval_seconds,
+        )
         if schedule
         else None
     )
@@ -55,6 +62,10 @@ async def running(
         if scheduler is not None:
             scheduler.shutdown()
         await refresher.close(config.shutdown_grace_seconds)
+        try:  # keep the last minutes of read times for idle retirement
+            await store.touch_reads(reads.drain())
+        except Exception as exc:
+            log.warning("reads.flush_failed", error_type=type(exc).__name__)
         registry.close()
         await engine.dispose()
         log.info("service.stopped")

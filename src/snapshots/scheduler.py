@@ -19,9 +19,6 @@ from snapshots.store import DatasetRow, Store
 
 log = get_logger(__name__)
 
-MAINTENANCE_SECONDS = 30.0
-"""How often read times are written, idle keys retired and the budget plan recomputed."""
-
 
 def job_id(dataset: str, key: str) -> str:
     return f"refresh:{dataset}:{key}"
@@ -41,13 +38,17 @@ class RefreshScheduler:
         refresher: Refresher,
         reads: ReadTracker,
         refresh_ahead: float = 0.8,
+        maintenance_seconds: float = 30.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
+        """`maintenance_seconds`: how often read times are written, idle keys retired and the
+        budget plan recomputed."""
         self._registry = registry
         self._store = store
         self._refresher = refresher
         self._reads = reads
         self._refresh_ahead = refresh_ahead
+        self._maintenance_seconds = maintenance_seconds
         self._clock = clock
         self.plan: dict[str, ProviderPlan] = {}
         self._scheduler = AsyncIOScheduler(
@@ -80,7 +81,7 @@ class RefreshScheduler:
         self._scheduler.start()
         self._scheduler.add_job(
             self.maintain,
-            trigger=IntervalTrigger(seconds=MAINTENANCE_SECONDS, timezone=UTC),
+            trigger=IntervalTrigger(seconds=self._maintenance_seconds, timezone=UTC),
             id="maintenance",
             replace_existing=True,
         )

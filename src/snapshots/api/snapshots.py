@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -63,8 +64,10 @@ def envelope(runtime: Runtime, latest: Latest) -> SnapshotEnvelope:
     )
 
 
-async def _cold_miss(runtime: Runtime, dataset: str, key: str, registered: bool) -> Latest:
-    """Fetch a key that has no snapshot yet, registering it; bounded by the read wait."""
+async def _cold_miss(
+    runtime: Runtime, dataset: str, key: str, registered: bool, since: float
+) -> Latest:
+    """Fetch a key that had no snapshot at `since`, registering it; bounded by the read wait."""
     missing = runtime.refresher.known_missing(dataset, key)
     if missing is not None:
         raise UpstreamNotFound(f"{dataset} {key}: {missing} (remembered for the negative TTL)")
@@ -75,7 +78,7 @@ async def _cold_miss(runtime: Runtime, dataset: str, key: str, registered: bool)
             "add this key to `keys` in jobs.toml or raise max_keys"
         )
     result = await runtime.refresher.refresh_within(
-        dataset, key, "miss", runtime.config.read_wait_seconds
+        dataset, key, "miss", runtime.config.read_wait_seconds, since=since
     )
     if result.not_found:
         raise UpstreamNotFound(f"{dataset} {key}: {result.error}")
@@ -115,9 +118,10 @@ async def read_latest(
     """The latest snapshot; a cold miss registers and fetches the key within the read wait."""
     registered = runtime.registry.dataset(dataset)
     registered.check_key(key)
+    looked_at = time.monotonic()
     latest = await runtime.store.latest(dataset, key)
     if latest is None or latest.snapshot is None:
-        latest = await _cold_miss(runtime, dataset, key, registered=latest is not None)
+        latest = await _cold_miss(runtime, dataset, key, latest is not None, looked_at)
     elif max_age is not None:
         latest = await _younger_than(runtime, latest, max_age)
     runtime.reads.touch(dataset, key)

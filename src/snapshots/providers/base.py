@@ -72,6 +72,7 @@ class ProviderDefinition:
     datasets: tuple[DatasetDefinition, ...]
     options: frozenset[str] = frozenset()  # provider settings in jobs.toml this provider accepts
     check_settings: Callable[[ProviderSettings], str | None] | None = None  # problem, or None
+    free_not_modified: bool = False  # 304 answers do not count against the upstream's limit
 
 
 def status_error(provider: str, status: int, what: str) -> SnapshotsError | None:

@@ -105,7 +105,7 @@ def make_client(settings: ProviderSettings, gate: UpstreamGate) -> Any:
     if settings.token is None or settings.base_url is None:
         raise ValueError("make_client needs a resolved base_url and a token")
     origin = _origin(settings.base_url)
-    adapter = GatedRequestsAdapter(gate, settings.timeout_seconds)
+    adapter = GatedRequestsAdapter(gate, settings.timeout_seconds, conditional=True)
     with _adapters_lock:
         _adapters[origin] = adapter
     return _GithubClient(
@@ -166,6 +166,8 @@ PROVIDER = ProviderDefinition(
     default_budget=BudgetLimit(4500, 3600.0),
     make_client=make_client,
     options=frozenset({"page_size"}),
+    # Conditional requests answered 304 do not count against GitHub's rate limit.
+    free_not_modified=True,
     datasets=(
         DatasetDefinition(
             name="github.repo_collaborators",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -19,6 +19,7 @@ import httpx
 import httpx2
 import requests
 import requests.adapters
+import requests.structures
 
 from snapshots.budget import Budget, current_priority
 from snapshots.logs import get_logger
@@ -78,6 +79,9 @@ class UpstreamGate:
     max_retries: int = 3
     max_throttle_wait: float = 60.0
     acquire_timeout: float | None = None
+    free_not_modified: bool = (
+        False  # the upstream does not count 304s (GitHub): give the token back
+    )
     sleep: Callable[[float], None] = time.sleep
     _answers: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -118,6 +122,8 @@ class UpstreamGate:
                 continue
             status = response.status_code
             self._record(_status_label(status))
+            if status == 304 and self.free_not_modified:
+                self.budget.refund()
             pause = self.budget.observe(status, _lower(response.headers))
             if pause is not None:
                 if throttles >= self.max_retries or pause > self.max_throttle_wait:
@@ -174,18 +180,91 @@ class GatedHttpxTransport(httpx.BaseTransport):
         self._inner.close()
 
 
-class GatedRequestsAdapter(requests.adapters.HTTPAdapter):
-    """requests adapter (PyGithub, jira) that sends through the gate, with the provider's timeout."""
+@dataclass
+class _Validated:
+    etag: str
+    status: int
+    headers: dict[str, str]
+    content: bytes
 
-    def __init__(self, gate: UpstreamGate, timeout: float) -> None:
+
+class ConditionalCache:
+    """The last ETag and body of each GET URL, so every request can be a revalidation.
+
+    The upstream answers an unchanged resource with 304 (which GitHub does not count against
+    its quota); the 304 is replayed to the client library as the 200 it had, so libraries
+    that know nothing of conditional requests (PyGithub's paginated lists) still work.
+    Bounded in bytes, least recently used first out.
+    """
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._entries: OrderedDict[str, _Validated] = OrderedDict()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def prepare(self, request: requests.PreparedRequest) -> None:
+        if request.method != "GET" or request.url is None or "If-None-Match" in request.headers:
+            return
+        with self._lock:
+            entry = self._entries.get(request.url)
+        if entry is not None:
+            request.headers["If-None-Match"] = entry.etag
+
+    def complete(
+        self, request: requests.PreparedRequest, response: requests.Response
+    ) -> requests.Response:
+        if request.method != "GET" or request.url is None:
+            return response
+        url = request.url
+        if response.status_code == 304:
+            with self._lock:
+                entry = self._entries.get(url)
+                if entry is not None:
+                    self._entries.move_to_end(url)
+            if entry is None:
+                return response
+            replay = requests.Response()
+            replay.status_code = entry.status
+            replay.headers = requests.structures.CaseInsensitiveDict(entry.headers)
+            replay.headers.update(
+                {k: v for k, v in response.headers.items() if k.lower().startswith("x-ratelimit")}
+            )
+            replay._content = entry.content
+            replay.url, replay.request, replay.reason = url, request, "OK"
+            replay.encoding = response.encoding
+            response.close()
+            return replay
+        etag = response.headers.get("ETag")
+        if response.status_code == 200 and etag:
+            entry = _Validated(etag, 200, dict(response.headers), response.content)
+            with self._lock:
+                old = self._entries.pop(url, None)
+                self._bytes += len(entry.content) - (len(old.content) if old else 0)
+                self._entries[url] = entry
+                while self._bytes > self._max_bytes and self._entries:
+                    _, evicted = self._entries.popitem(last=False)
+                    self._bytes -= len(evicted.content)
+        return response
+
+
+class GatedRequestsAdapter(requests.adapters.HTTPAdapter):
+    """requests adapter (PyGithub, jira) that sends through the gate, with the provider's timeout,
+    and revalidates with ETags when the provider supports conditional requests."""
+
+    def __init__(self, gate: UpstreamGate, timeout: float, conditional: bool = False) -> None:
         super().__init__(max_retries=0)  # the gate retries, so urllib3 must not
         self._gate = gate
         self._timeout = timeout
+        self._cache = ConditionalCache() if conditional else None
 
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
-        return self._gate.send(
+        if self._cache is not None:
+            self._cache.prepare(request)
+        response = self._gate.send(
             lambda: super(GatedRequestsAdapter, self).send(request, **kwargs),
             (requests.ConnectionError, requests.Timeout),
         )
+        return self._cache.complete(request, response) if self._cache is not None else response

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -287,3 +288,34 @@ def test_kill_9_mid_refresh_leaves_nothing_partial_and_a_restart_recovers(
     )
     assert response.status_code == 200
     assert response.json()["version"] == 1
+
+
+def test_plan_prints_demand_against_the_budget_before_anything_runs(tmp_path: Path) -> None:
+    keys = ", ".join(f'"PABC{n:03d}"' for n in range(10))
+    config = tmp_path / "jobs.toml"
+    config.write_text(
+        '[providers.pagerduty]\nbudget = "60/1h"\n'  # no token: planned all the same
+        f'[datasets."pagerduty.schedule_users"]\nttl = "1m"\nkeys = [{keys}]\n'
+    )
+
+    text = subprocess.run(
+        [*SNAPSHOTS, "plan", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=True,
+    ).stdout
+    as_json = subprocess.run(
+        [*SNAPSHOTS, "plan", "--config", str(config), "--json"],
+        capture_output=True,
+        text=True,
+        env=_env(),
+        check=True,
+    ).stdout
+
+    assert "pagerduty: demand 750/h of budget 60/h" in text
+    assert "SHORT by 696/h" in text
+    assert "pagerduty.schedule_users" in text
+    plan = json.loads(as_json)["pagerduty"]
+    assert plan["demand_per_hour"] == 750
+    assert plan["stretch"] == pytest.approx(750 / 54)

@@ -22,7 +22,9 @@ def upgrade() -> None:
     op.add_column("dataset_keys", sa.Column("last_read_at", sa.TIMESTAMP(timezone=True)))
     op.add_column(
         "dataset_keys",
-        sa.Column("consecutive_rejections", sa.Integer(), nullable=False, server_default=sa.text("0")),
+        sa.Column(
+            "consecutive_rejections", sa.Integer(), nullable=False, server_default=sa.text("0")
+        ),
     )
     op.add_column("dataset_keys", sa.Column("rejected_hash", sa.Text()))
 

@@ -191,8 +191,11 @@ class Refresher:
         started = await self.start(dataset, key, trigger, source, since=since)
         return await wait_bounded(started, wait_seconds, f"{dataset} {key}")
 
-    async def force(self, dataset: str, key: str, accept_shrink: bool = False) -> Started:
-        """An operator's refresh: joins one in flight; RefreshTooSoon inside the minimum interval.
+    async def force(
+        self, dataset: str, key: str, accept_shrink: bool = False, trigger: Trigger = "demand"
+    ) -> Started:
+        """An asked-for refresh (an operator's, or a read's `max_age`): joins one in flight;
+        RefreshTooSoon inside the key's minimum interval.
 
         The minimum interval keeps refresh loops from spending the budget. Accepting a
         rejected shrink is exempt, since that refresh is what the operator is waiting for.
@@ -216,7 +219,7 @@ class Refresher:
                     f"latest is {version}); the minimum interval is {minimum:g}s",
                     retry_after=max(1, math.ceil(minimum - age)),
                 )
-        return await self.start(dataset, key, "demand", accept_shrink=accept_shrink)
+        return await self.start(dataset, key, trigger, accept_shrink=accept_shrink)
 
     async def _run(
         self,

@@ -99,7 +99,7 @@ async def _younger_than(runtime: Runtime, latest: Latest, max_age: float) -> Lat
         return latest
     dataset, key = latest.snapshot.dataset, latest.snapshot.key
     try:
-        started = await runtime.refresher.force(dataset, key)
+        started = await runtime.refresher.force(dataset, key, trigger="miss")
     except RefreshTooSoon:
         return latest  # refreshed moments ago; its result (or error) is what there is
     result = await wait_bounded(started, runtime.config.read_wait_seconds, f"{dataset} {key}")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import ipaddress
 import json
 import signal
 import sys
@@ -105,9 +106,31 @@ def _serve(
         uvicorn.Server(uvicorn_config(create_app(config, url), host, port)).run()
 
 
+def _check_exposure(config: JobsConfig, host: str) -> None:
+    """Without tokens the API is open; allow that only on a loopback address, with a warning."""
+    from snapshots.api.auth import TokenStore
+
+    if not TokenStore.load(config.api.tokens_file).open:
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ConfigError(
+            f"{config.path}: api.tokens_file: no API tokens, so binding {host} would open the API to "
+            "anyone who can reach it; create one with `snapshots token create NAME --role operator` "
+            "(and set [api] tokens_file), or bind 127.0.0.1"
+        )
+    log.warning(
+        "api.open", reason="no API tokens configured; open to local callers only", host=host
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     config = _load_config(args.config or settings.config_path)
+    _check_exposure(config, args.host)
     _serve(config, settings, args.host, args.port, not args.no_migrate)
     return 0
 
@@ -127,6 +150,23 @@ def cmd_plan(args: argparse.Namespace) -> int:
     else:
         print(f"Budget plan for {config.path} (keys listed in the file; one request per refresh)")
         print(render(plans))
+    return 0
+
+
+def cmd_token_create(args: argparse.Namespace) -> int:
+    from snapshots.api.auth import create_token
+
+    settings = Settings.from_env()
+    config = _load_config(args.config or settings.config_path)
+    if config.api.tokens_file is None:
+        raise ConfigError(
+            f'{config.path}: api.tokens_file: not set; add [api] tokens_file = "tokens" first'
+        )
+    token = create_token(config.api.tokens_file, args.name, args.role)
+    print(
+        f"created {args.role} token {args.name!r} (its hash is in {config.api.tokens_file}); shown only now:"
+    )
+    print(token)
     return 0
 
 
@@ -157,6 +197,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     jobs = demo_dir / "jobs.toml"
     jobs.write_text(DEMO_JOBS.format(simulator=simulator.url))
     config = _load_config(jobs)
+    _check_exposure(config, args.host)
     base = f"http://{args.host}:{args.port}"
     print(
         "\n".join(
@@ -212,6 +253,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     plan.add_argument("--json", action="store_true", help="machine-readable output")
     plan.set_defaults(func=cmd_plan)
+
+    token = commands.add_parser("token", help="manage API tokens (token create NAME --role ROLE)")
+    token_commands = token.add_subparsers(dest="token_command", required=True, metavar="ACTION")
+    create = token_commands.add_parser(
+        "create", help="create a token, print it once, store its hash"
+    )
+    create.add_argument("name", help="who uses it (shown in logs), e.g. slack-usergroups")
+    create.add_argument("--role", choices=("reader", "operator"), required=True)
+    create.add_argument(
+        "--config", type=Path, help="jobs file whose [api] tokens_file to append to"
+    )
+    create.set_defaults(func=cmd_token_create)
 
     mig = commands.add_parser(
         "migrate", help="upgrade the database schema (default: to the newest revision)"

@@ -112,6 +112,16 @@ class DatasetSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    """The read API: who may call it, and how it answers caches."""
+
+    tokens_file: Path | None = None  # lines of "name role sha256"; none: open on loopback only
+    cache_mib: int = 64  # memory for pre-encoded latest snapshots
+    stale_if_error_seconds: int = 86400  # what Cache-Control offers caches when we fail
+    access_log: bool = True
+
+
+@dataclass(frozen=True)
 class JobsConfig:
     """The parsed jobs.toml with environment overrides applied."""
 
@@ -123,6 +133,7 @@ class JobsConfig:
     negative_ttl_seconds: float = 60.0
     shutdown_grace_seconds: float = 10.0
     maintenance_interval_seconds: float = 30.0
+    api: ApiSettings = field(default_factory=ApiSettings)
 
 
 @dataclass(frozen=True)
@@ -144,7 +155,8 @@ class Settings:
         )
 
 
-_TOP_KEYS = {"service", "providers", "datasets"}
+_TOP_KEYS = {"service", "api", "providers", "datasets"}
+_API_KEYS = {"tokens_file", "cache_mib", "stale_if_error", "access_log"}
 _SERVICE_KEYS = {
     "read_wait",
     "refresh_ahead",
@@ -420,6 +432,16 @@ def load_jobs(
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     top = reader.table(raw, "top level", _TOP_KEYS)
     service = reader.table(top.get("service", {}), "service", _SERVICE_KEYS)
+    api_table = reader.table(top.get("api", {}), "api", _API_KEYS)
+    tokens_file = reader.string(api_table, "tokens_file", "api")
+    api = ApiSettings(
+        tokens_file=(path.parent / Path(tokens_file).expanduser()).resolve()
+        if tokens_file
+        else None,
+        cache_mib=_or(reader.integer(api_table, "cache_mib", "api", 1, 65536), 64),
+        stale_if_error_seconds=int(reader.duration(api_table, "stale_if_error", "api") or 86400),
+        access_log=_or_bool(reader.boolean(api_table, "access_log", "api"), True),
+    )
     read_wait = reader.duration(service, "read_wait", "service") or 10.0
     negative_ttl = reader.duration(service, "negative_ttl", "service") or 60.0
     shutdown_grace = reader.duration(service, "shutdown_grace", "service") or 10.0
@@ -444,6 +466,7 @@ def load_jobs(
         negative_ttl_seconds=negative_ttl,
         shutdown_grace_seconds=shutdown_grace,
         maintenance_interval_seconds=maintenance,
+        api=api,
     )
 
 

@@ -43,6 +43,20 @@ class DatasetDisabled(SnapshotsError):
     status = 409
 
 
+class Unauthorized(SnapshotsError):
+    """No bearer token, or one this service does not know."""
+
+    code = "unauthorized"
+    status = 401
+
+
+class Forbidden(SnapshotsError):
+    """A valid token whose role is too low for the route."""
+
+    code = "forbidden"
+    status = 403
+
+
 class UnknownRun(SnapshotsError):
     """A refresh run id that was never issued (or was pruned)."""
 

@@ -44,6 +44,7 @@ class RefreshResult:
     not_found: bool
     next_refresh_at: datetime | None
     note: str | None = None
+    duration_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -55,7 +56,7 @@ class Started:
     joined: bool
 
 
-RefreshListener = Callable[[str, str, datetime | None], None]
+RefreshListener = Callable[[str, str, RefreshResult], None]
 
 
 class Refresher:
@@ -102,6 +103,11 @@ class Refresher:
         """Multiply each provider's refresh intervals (the planner's answer to a short budget)."""
         self._stretch = dict(stretch)
 
+    @property
+    def in_flight_count(self) -> int:
+        """Refreshes started and not yet stored (waiting for a thread, a token or the upstream)."""
+        return len(self._inflight)
+
     def running(self, run_id: int) -> tuple[str, str] | None:
         """The (dataset, key) of a refresh still in flight, by its run id."""
         for (dataset, key), started in self._inflight.items():
@@ -110,7 +116,7 @@ class Refresher:
         return None
 
     def add_listener(self, listener: RefreshListener) -> None:
-        """Call `listener(dataset, key, next_refresh_at)` after every stored refresh."""
+        """Call `listener(dataset, key, result)` after every stored refresh, whatever its outcome."""
         self._listeners.append(listener)
 
     async def start(
@@ -283,19 +289,8 @@ class Refresher:
             stored = await self._store.record_failure(
                 dataset.name, key, error or "unknown error", timing, next_at
             )
-        log.info(
-            "refresh.finished",
-            dataset=dataset.name,
-            key=key,
-            trigger=trigger,
-            outcome=stored.outcome,
-            upstream_requests=meter.requests,
-            duration_ms=round((time.monotonic() - clock_start) * 1000, 1),
-            error=error or stored.note,
-        )
-        for listener in self._listeners:
-            listener(dataset.name, key, next_at)
-        return RefreshResult(
+        duration = time.monotonic() - clock_start
+        result = RefreshResult(
             stored.run_id,
             stored.outcome,
             stored.snapshot_id,
@@ -303,7 +298,21 @@ class Refresher:
             not_found,
             next_at,
             stored.note,
+            duration,
         )
+        log.info(
+            "refresh.finished",
+            dataset=dataset.name,
+            key=key,
+            trigger=trigger,
+            outcome=stored.outcome,
+            upstream_requests=meter.requests,
+            duration_ms=round(duration * 1000, 1),
+            error=error or stored.note,
+        )
+        for listener in self._listeners:
+            listener(dataset.name, key, result)
+        return result
 
     def _executor(self, provider: RegisteredProvider, priority: Priority) -> ThreadPoolExecutor:
         executor = self._executors.get((provider.name, priority))

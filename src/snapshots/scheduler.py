@@ -55,7 +55,9 @@ class RefreshScheduler:
             timezone=UTC,
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
         )
-        refresher.add_listener(self.schedule)
+        refresher.add_listener(
+            lambda dataset, key, result: self.schedule(dataset, key, result.next_refresh_at)
+        )
 
     async def start(self) -> None:
         """Record datasets and configured keys, then arm a job for every key of an enabled dataset."""

@@ -1,45 +1,67 @@
-"""The Litestar application: routes, error mapping, and the service parts started in its lifespan."""
+"""The Litestar application: routes, auth guard, error mapping, and the parts started in its lifespan."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
+from functools import partial
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 
 from snapshots import __version__
-from snapshots.api.datasets import refresh_dataset
+from snapshots.api import native
+from snapshots.api.auth import TokenStore, require_role
+from snapshots.api.cache import SnapshotCache
+from snapshots.api.datasets import get_dataset, list_datasets, list_keys, refresh_dataset
 from snapshots.api.errors import EXCEPTION_HANDLERS
-from snapshots.api.health import healthz, readyz
+from snapshots.api.health import healthz, metrics, readyz
+from snapshots.api.metrics import Metrics
+from snapshots.api.middleware import request_log
 from snapshots.api.providers import list_providers
 from snapshots.api.runs import get_run
+from snapshots.api.serving import SnapshotReader
 from snapshots.api.snapshots import get_snapshot, refresh_snapshot
 from snapshots.config import JobsConfig
 from snapshots.runtime import running
 
+ROUTES = [
+    healthz,
+    readyz,
+    metrics,
+    get_snapshot,
+    refresh_snapshot,
+    list_datasets,
+    get_dataset,
+    list_keys,
+    refresh_dataset,
+    get_run,
+    list_providers,
+    *native.ROUTES,
+]
+
 
 def create_app(config: JobsConfig, database_url: str, *, schedule: bool = True) -> Litestar:
     """The read API; its lifespan starts store, refresher and (when `schedule`) the scheduler."""
+    tokens = TokenStore.load(config.api.tokens_file)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         async with running(config, database_url, schedule=schedule) as runtime:
             app.state.runtime = runtime
+            app.state.metrics = Metrics(runtime)
+            cache = SnapshotCache(config.api.cache_mib * 1024 * 1024)
+            app.state.reader = SnapshotReader(runtime, cache, app.state.metrics)
             yield
 
     return Litestar(
-        route_handlers=[
-            healthz,
-            readyz,
-            get_snapshot,
-            refresh_snapshot,
-            refresh_dataset,
-            get_run,
-            list_providers,
-        ],
+        route_handlers=ROUTES,
         lifespan=[lifespan],
+        guards=[require_role],
+        middleware=[partial(request_log, access_log=config.api.access_log)],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="snapshots", version=__version__, path="/schema"),
+        state=State({"tokens": tokens}),
         logging_config=None,  # logging is configured once by snapshots.logs
     )

@@ -1,20 +1,114 @@
-"""Refreshing every key of a dataset at interactive priority."""
+"""Dataset routes: every dataset with how its keys stand, one dataset's keys, refreshing all keys."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, post
+from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.params import FromPath
 
 from snapshots.api.common import runtime_of
-from snapshots.api.schemas import DatasetRefresh, KeyRefresh
+from snapshots.api.providers import budget_body
+from snapshots.api.schemas import (
+    ERROR_RESPONSES,
+    DatasetBody,
+    DatasetDetail,
+    DatasetRefresh,
+    KeyBody,
+    KeyRefresh,
+)
 from snapshots.api.snapshots import AcceptShrink
+from snapshots.clock import utcnow
 from snapshots.errors import RefreshTooSoon
+from snapshots.registry import RegisteredDataset
+from snapshots.runtime import Runtime
+from snapshots.store import DatasetSummary, Latest
 
 
-@post("/api/v1/datasets/{dataset:str}/refresh", tags=["datasets"], status_code=202)
+def _dataset_body(dataset: RegisteredDataset, summary: DatasetSummary | None) -> DatasetBody:
+    summary = summary or DatasetSummary(0, 0, 0, 0)
+    return DatasetBody(
+        dataset=dataset.name,
+        provider=dataset.provider.name,
+        description=dataset.definition.description,
+        ttl_seconds=dataset.ttl_seconds,
+        enabled=dataset.enabled,
+        disabled_reason=dataset.provider.disabled_reason,
+        keys=summary.keys,
+        fresh=summary.fresh,
+        stale=summary.stale,
+        failing=summary.failing,
+        budget=budget_body(dataset.provider.budget.state()),
+    )
+
+
+def _key_body(latest: Latest, ttl_seconds: float) -> KeyBody:
+    snapshot, state = latest.snapshot, latest.state
+    age = (utcnow() - snapshot.verified_at).total_seconds() if snapshot else None
+    return KeyBody(
+        key=state.key,
+        source=state.source,
+        version=snapshot.version if snapshot else None,
+        item_count=snapshot.item_count if snapshot else None,
+        fetched_at=snapshot.fetched_at if snapshot else None,
+        verified_at=snapshot.verified_at if snapshot else None,
+        age_seconds=round(age, 3) if age is not None else None,
+        stale=age is None or age > ttl_seconds,
+        next_refresh_at=state.next_refresh_at,
+        last_refresh_at=state.last_refresh_at,
+        last_outcome=state.last_outcome,
+        last_error=state.last_error,
+    )
+
+
+async def _detail(runtime: Runtime, name: str) -> DatasetDetail:
+    dataset = runtime.registry.dataset(name)
+    summary = (await runtime.store.dataset_summaries()).get(name)
+    keys = [_key_body(latest, dataset.ttl_seconds) for latest in await runtime.store.keys_of(name)]
+    return DatasetDetail(dataset=_dataset_body(dataset, summary), keys=keys)
+
+
+@get("/api/v1/datasets", tags=["datasets"], responses=ERROR_RESPONSES, opt={"role": "reader"})
+async def list_datasets(request: Request[Any, Any, State]) -> list[DatasetBody]:
+    """Every dataset: provider, TTL, enabled (or why not), key counts by freshness, budget."""
+    runtime = runtime_of(request.app.state)
+    summaries = await runtime.store.dataset_summaries()
+    return [
+        _dataset_body(d, summaries.get(n)) for n, d in sorted(runtime.registry.datasets.items())
+    ]
+
+
+@get(
+    "/api/v1/datasets/{dataset:str}",
+    tags=["datasets"],
+    responses=ERROR_RESPONSES,
+    opt={"role": "reader"},
+)
+async def get_dataset(request: Request[Any, Any, State], dataset: FromPath[str]) -> DatasetDetail:
+    """One dataset and, per key: versions, fetched/verified times, age, staleness, next refresh,
+    last outcome and error."""
+    return await _detail(runtime_of(request.app.state), dataset)
+
+
+@get(
+    "/api/v1/datasets/{dataset:str}/keys",
+    tags=["datasets"],
+    responses=ERROR_RESPONSES,
+    opt={"role": "reader"},
+)
+async def list_keys(request: Request[Any, Any, State], dataset: FromPath[str]) -> list[KeyBody]:
+    """The registered keys of a dataset with their freshness and last outcome."""
+    return (await _detail(runtime_of(request.app.state), dataset)).keys
+
+
+@post(
+    "/api/v1/datasets/{dataset:str}/refresh",
+    tags=["datasets"],
+    status_code=202,
+    responses=ERROR_RESPONSES,
+    opt={"role": "operator"},
+)
 async def refresh_dataset(
     request: Request[Any, Any, State], dataset: FromPath[str], accept_shrink: AcceptShrink = False
 ) -> DatasetRefresh:

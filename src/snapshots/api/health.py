@@ -5,23 +5,23 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.datastructures import State
 
-from snapshots.api.common import runtime_of
+from snapshots.api.common import metrics_of, runtime_of
 from snapshots.api.errors import error_response
 from snapshots.api.schemas import Health
 
 READY_TIMEOUT_SECONDS = 2.0
 
 
-@get("/healthz", sync_to_thread=False, tags=["health"])
+@get("/healthz", sync_to_thread=False, tags=["health"], opt={"role": None})
 def healthz() -> Health:
     """200 while the process is up (liveness)."""
     return Health(status="ok")
 
 
-@get("/readyz", tags=["health"])
+@get("/readyz", tags=["health"], opt={"role": None})
 async def readyz(state: State) -> Response[Any]:
     """200 only when the database answers (readiness)."""
     try:
@@ -31,3 +31,10 @@ async def readyz(state: State) -> Response[Any]:
             503, "not_ready", "the database is not answering", {"Retry-After": "5"}
         )
     return Response(Health(status="ready"))
+
+
+@get("/metrics", tags=["health"], opt={"role": None}, media_type="text/plain; version=0.0.4")
+async def metrics(request: Request[Any, Any, State]) -> Response[bytes]:
+    """Prometheus text format."""
+    body = await metrics_of(request.app.state).render()
+    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -6,10 +6,31 @@ from litestar import get
 from litestar.datastructures import State
 
 from snapshots.api.common import runtime_of
-from snapshots.api.schemas import BudgetBody, DemandBody, PlanBody, ProviderBody
+from snapshots.api.schemas import ERROR_RESPONSES, BudgetBody, DemandBody, PlanBody, ProviderBody
+from snapshots.budget import BudgetState
 
 
-@get("/api/v1/providers", tags=["providers"], sync_to_thread=False)
+def budget_body(budget: BudgetState) -> BudgetBody:
+    return BudgetBody(
+        limit=budget.limit,
+        period_seconds=budget.period_seconds,
+        used_in_period=budget.used_in_period,
+        tokens_left=budget.tokens_left,
+        waiting=dict(budget.waiting),
+        paused_for_seconds=budget.paused_for_seconds,
+        pause_reason=budget.pause_reason,
+        granted=budget.granted,
+        wait_seconds=dict(budget.wait_seconds),
+    )
+
+
+@get(
+    "/api/v1/providers",
+    tags=["providers"],
+    sync_to_thread=False,
+    responses=ERROR_RESPONSES,
+    opt={"role": "reader"},
+)
 def list_providers(state: State) -> list[ProviderBody]:
     """Every provider: budget (tokens left, waiters, pause), plan (demand vs budget), answers."""
     runtime = runtime_of(state)
@@ -28,17 +49,7 @@ def list_providers(state: State) -> list[ProviderBody]:
                 datasets=sorted(
                     d.name for d in registry.datasets.values() if d.provider is provider
                 ),
-                budget=BudgetBody(
-                    limit=budget.limit,
-                    period_seconds=budget.period_seconds,
-                    used_in_period=budget.used_in_period,
-                    tokens_left=budget.tokens_left,
-                    waiting=dict(budget.waiting),
-                    paused_for_seconds=budget.paused_for_seconds,
-                    pause_reason=budget.pause_reason,
-                    granted=budget.granted,
-                    wait_seconds=dict(budget.wait_seconds),
-                ),
+                budget=budget_body(budget),
                 plan=None
                 if plan is None
                 else PlanBody(

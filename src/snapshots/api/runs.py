@@ -2,19 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from litestar import Request, get
 from litestar.datastructures import State
-from litestar.params import FromPath
+from litestar.params import Parameter
 
 from snapshots.api.common import runtime_of
-from snapshots.api.schemas import RunBody
+from snapshots.api.schemas import ERROR_RESPONSES, RunBody
 from snapshots.errors import UnknownRun
 
 
-@get("/api/v1/runs/{run_id:int}", tags=["runs"])
-async def get_run(request: Request[Any, Any, State], run_id: FromPath[int]) -> RunBody:
+@get("/api/v1/runs/{run_id:int}", tags=["runs"], responses=ERROR_RESPONSES, opt={"role": "reader"})
+async def get_run(
+    request: Request[Any, Any, State],
+    run_id: Annotated[int, Parameter(ge=1, le=2**63 - 1, description="a run id from a refresh")],
+) -> RunBody:
     """`running` while the refresh is in flight, then its outcome, timing and error."""
     runtime = runtime_of(request.app.state)
     running = runtime.refresher.running(run_id)

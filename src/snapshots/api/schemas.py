@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
+from litestar.openapi.datastructures import ResponseSpec
 
 
 class Freshness(msgspec.Struct, frozen=True):
@@ -125,3 +126,82 @@ class RunBody(msgspec.Struct, frozen=True):
     finished_at: datetime | None = None
     upstream_requests: int | None = None
     error: str | None = None
+
+
+class VersionBody(msgspec.Struct, frozen=True):
+    """One stored version of a key; `data` only with `?include=data`."""
+
+    version: int
+    content_hash: str
+    item_count: int
+    fetched_at: datetime
+    verified_at: datetime
+    data: Any = None
+
+
+class History(msgspec.Struct, frozen=True):
+    """Versions of a key, newest first; `next` is the URL of the following page (or null)."""
+
+    dataset: str
+    key: str
+    versions: list[VersionBody]
+    next: str | None
+
+
+class DatasetBody(msgspec.Struct, frozen=True):
+    """A dataset: its provider, TTL, whether it can fetch, how its keys stand, its budget."""
+
+    dataset: str
+    provider: str
+    description: str
+    ttl_seconds: float
+    enabled: bool
+    disabled_reason: str | None
+    keys: int
+    fresh: int
+    stale: int
+    failing: int
+    budget: BudgetBody
+
+
+class KeyBody(msgspec.Struct, frozen=True):
+    """A registered key: its latest version and how fresh it is."""
+
+    key: str
+    source: str
+    version: int | None
+    item_count: int | None
+    fetched_at: datetime | None
+    verified_at: datetime | None
+    age_seconds: float | None
+    stale: bool
+    next_refresh_at: datetime | None
+    last_refresh_at: datetime | None
+    last_outcome: str | None
+    last_error: str | None
+
+
+class DatasetDetail(msgspec.Struct, frozen=True):
+    dataset: DatasetBody
+    keys: list[KeyBody]
+
+
+def _error(description: str) -> ResponseSpec:
+    return ResponseSpec(data_container=ErrorBody, description=description)
+
+
+ERROR_RESPONSES: dict[int, ResponseSpec] = {
+    400: _error("a malformed key or parameter; the message shows the expected format"),
+    401: _error("no bearer token, or an unknown one"),
+    403: _error("the token's role is too low"),
+    404: _error("unknown dataset, run or route, or a key the upstream says does not exist"),
+    409: _error(
+        "the dataset is disabled (the message names the missing setting), or max_keys is reached"
+    ),
+    429: _error("a refresh asked again inside the key's minimum interval (see Retry-After)"),
+    502: _error("a waited-for refresh failed; the last good snapshot is kept"),
+    503: _error(
+        "no snapshot yet and none obtainable within the wait, or the database is down (see Retry-After)"
+    ),
+}
+"""Every error the API answers, documented once so the OpenAPI document matches the bodies."""

@@ -1,34 +1,38 @@
-"""Reading the latest snapshot (with cold miss and max_age) and forcing a refresh of one key."""
+"""Snapshot routes: the latest snapshot, its history, and forcing a refresh of one key.
+
+Keys may contain `/` (`acme/repo-01`), so the key is the rest of the path. `.../history`
+and `.../refresh` are suffixes; when the whole rest is itself a valid key, it is the key.
+"""
 
 from __future__ import annotations
 
-import time
+from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Request, Response, get, post
 from litestar.datastructures import State
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, Parameter
 
-from snapshots.api.common import runtime_of
-from snapshots.api.schemas import Freshness, RefreshAccepted, SnapshotEnvelope
-from snapshots.clock import utcnow
-from snapshots.errors import (
-    KeyLimitReached,
-    RefreshTooSoon,
-    Unavailable,
-    UpstreamError,
-    UpstreamNotFound,
+from snapshots.api.common import reader_of, runtime_of
+from snapshots.api.schemas import (
+    ERROR_RESPONSES,
+    History,
+    RefreshAccepted,
+    SnapshotEnvelope,
+    VersionBody,
 )
+from snapshots.errors import MalformedKey, Unavailable, UpstreamError
 from snapshots.refresher import wait_bounded
+from snapshots.registry import RegisteredDataset
 from snapshots.runtime import Runtime
-from snapshots.store import Latest
 
 MaxAge = Annotated[
     float | None,
     Parameter(
         ge=0,
-        description="serve only a snapshot younger than this many seconds; else refresh and wait",
+        description="serve only a snapshot verified within this many seconds; else refresh and wait",
     ),
 ]
 Wait = Annotated[
@@ -40,111 +44,121 @@ Wait = Annotated[
 AcceptShrink = Annotated[
     bool, Parameter(description="store the result even if the shrink guard would hold it back")
 ]
+Limit = Annotated[int, Parameter(ge=1, le=1000, description="versions per page")]
+Include = Annotated[
+    Literal["data"] | None, Parameter(description="`data` adds each version's payload")
+]
 
 
-def envelope(runtime: Runtime, latest: Latest) -> SnapshotEnvelope:
-    snapshot = latest.snapshot
-    assert snapshot is not None
-    ttl = runtime.registry.dataset(snapshot.dataset).ttl_seconds
-    age = max(0.0, (utcnow() - snapshot.verified_at).total_seconds())
-    return SnapshotEnvelope(
-        dataset=snapshot.dataset,
-        key=snapshot.key,
-        data=snapshot.payload,
-        freshness=Freshness(
-            fetched_at=snapshot.fetched_at,
-            verified_at=snapshot.verified_at,
-            age_seconds=round(age, 3),
-            ttl_seconds=ttl,
-            stale=age > ttl,
-            next_refresh_at=latest.state.next_refresh_at,
-            last_error=latest.state.last_error,
-        ),
-        version=snapshot.version,
-    )
-
-
-async def _cold_miss(
-    runtime: Runtime, dataset: str, key: str, registered: bool, since: float
-) -> Latest:
-    """Fetch a key that had no snapshot at `since`, registering it; bounded by the read wait."""
-    missing = runtime.refresher.known_missing(dataset, key)
-    if missing is not None:
-        raise UpstreamNotFound(f"{dataset} {key}: {missing} (remembered for the negative TTL)")
-    settings = runtime.registry.dataset(dataset).settings
-    if not registered and await runtime.store.demand_key_count(dataset) >= settings.max_keys:
-        raise KeyLimitReached(
-            f"{dataset} already has {settings.max_keys} keys registered by reads (max_keys); "
-            "add this key to `keys` in jobs.toml or raise max_keys"
-        )
-    result = await runtime.refresher.refresh_within(
-        dataset, key, "miss", runtime.config.read_wait_seconds, since=since
-    )
-    if result.not_found:
-        raise UpstreamNotFound(f"{dataset} {key}: {result.error}")
-    latest = await runtime.store.latest(dataset, key)
-    if latest is None or latest.snapshot is None:
-        raise Unavailable(
-            f"no snapshot of {dataset} {key} yet; the last refresh failed: {result.error or result.note}",
-            retry_after=30,
-        )
-    return latest
-
-
-async def _younger_than(runtime: Runtime, latest: Latest, max_age: float) -> Latest:
-    """`latest` if younger than `max_age`, else a refresh waited for (bounded by the read wait)."""
-    assert latest.snapshot is not None
-    age = (utcnow() - latest.snapshot.verified_at).total_seconds()
-    if age <= max_age:
-        return latest
-    dataset, key = latest.snapshot.dataset, latest.snapshot.key
+def split_key(registered: RegisteredDataset, path: Path, suffix: str) -> tuple[str, bool]:
+    """(key, whether `suffix` was meant): the whole path if it is a valid key, else path - suffix."""
+    text = str(path).lstrip("/")
     try:
-        started = await runtime.refresher.force(dataset, key, trigger="miss")
-    except RefreshTooSoon:
-        return latest  # refreshed moments ago; its result (or error) is what there is
-    result = await wait_bounded(started, runtime.config.read_wait_seconds, f"{dataset} {key}")
-    fresh = await runtime.store.latest(dataset, key)
-    if result.outcome == "failed" or fresh is None or fresh.snapshot is None:
-        raise Unavailable(
-            f"{dataset} {key} is {age:.0f}s old and could not be refreshed: {result.error}",
-            retry_after=30,
-        )
-    return fresh
+        registered.check_key(text)
+    except MalformedKey:
+        if text.endswith(f"/{suffix}"):
+            stem = text.removesuffix(f"/{suffix}")
+            registered.check_key(stem)
+            return stem, True
+        raise
+    return text, False
 
 
-async def read_latest(
-    runtime: Runtime, dataset: str, key: str, max_age: float | None = None
-) -> Latest:
-    """The latest snapshot; a cold miss registers and fetches the key within the read wait."""
-    registered = runtime.registry.dataset(dataset)
-    registered.check_key(key)
-    looked_at = time.monotonic()
-    latest = await runtime.store.latest(dataset, key)
-    if latest is None or latest.snapshot is None:
-        latest = await _cold_miss(runtime, dataset, key, latest is not None, looked_at)
-    elif max_age is not None:
-        latest = await _younger_than(runtime, latest, max_age)
-    runtime.reads.touch(dataset, key)
-    return latest
-
-
-def _key(path: Path) -> str:
-    return str(path).lstrip("/")
-
-
-@get("/api/v1/snapshots/{dataset:str}/{key:path}", tags=["snapshots"])
+@get(
+    "/api/v1/snapshots/{dataset:str}/{key:path}",
+    tags=["snapshots"],
+    summary="The latest snapshot of a key (or, with /history, its versions)",
+    responses={
+        **ERROR_RESPONSES,
+        200: ResponseSpec(
+            data_container=SnapshotEnvelope | History,
+            description="the snapshot; for .../history, a page of versions",
+        ),
+        304: ResponseSpec(
+            data_container=None, description="the ETag sent in If-None-Match is current"
+        ),
+    },
+    opt={"role": "reader"},
+)
 async def get_snapshot(
     request: Request[Any, Any, State],
     dataset: FromPath[str],
     key: FromPath[Path],
     max_age: MaxAge = None,
-) -> SnapshotEnvelope:
-    """The latest snapshot of `dataset` for `key`, with freshness; keys may contain `/`."""
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before_version: Annotated[int | None, Parameter(ge=1)] = None,
+    limit: Limit = 50,
+    include: Include = None,
+) -> Response[Any]:
+    """The envelope `{dataset, key, data, freshness, version}` with ETag, Last-Modified, Age,
+    Cache-Control and X-Snapshot-Stale; `If-None-Match` with the ETag answers 304.
+
+    `.../{key}/history?since=&until=&limit=&before_version=&include=data`: versions newest
+    first; `next` links the following page.
+    """
     runtime = runtime_of(request.app.state)
-    return envelope(runtime, await read_latest(runtime, dataset, _key(key), max_age))
+    registered = runtime.registry.dataset(dataset)
+    key_text, is_history = split_key(registered, key, "history")
+    if is_history:
+        page = await _history(
+            runtime, dataset, key_text, since, until, before_version, limit, include == "data"
+        )
+        return Response(page, status_code=200)
+    reader = reader_of(request.app.state)
+    entry, how = await reader.entry(dataset, key_text, max_age)
+    return reader.respond(request, entry, how)
 
 
-@post("/api/v1/snapshots/{dataset:str}/{key:path}", tags=["snapshots"], status_code=202)
+async def _history(
+    runtime: Runtime,
+    dataset: str,
+    key: str,
+    since: datetime | None,
+    until: datetime | None,
+    before_version: int | None,
+    limit: int,
+    include_data: bool,
+) -> History:
+    rows = await runtime.store.history(
+        dataset,
+        key,
+        since=since,
+        until=until,
+        before_version=before_version,
+        limit=limit,
+        include_data=include_data,
+    )
+    versions = [
+        VersionBody(
+            version=r.version,
+            content_hash=r.content_hash,
+            item_count=r.item_count,
+            fetched_at=r.fetched_at,
+            verified_at=r.verified_at,
+            data=r.payload if include_data else None,
+        )
+        for r in rows
+    ]
+    more = len(rows) == limit and rows[-1].version > 1
+    query = [f"before_version={rows[-1].version}", f"limit={limit}"] if more else []
+    if include_data and more:
+        query.append("include=data")
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and more:
+            query.append(f"{name}={value.isoformat()}")
+    next_url = f"/api/v1/snapshots/{dataset}/{key}/history?{'&'.join(query)}" if more else None
+    return History(dataset=dataset, key=key, versions=versions, next=next_url)
+
+
+@post(
+    "/api/v1/snapshots/{dataset:str}/{key:path}",
+    tags=["snapshots"],
+    summary="Force a refresh of a key (POST .../{key}/refresh)",
+    status_code=202,
+    responses=ERROR_RESPONSES,
+    opt={"role": "operator"},
+)
 async def refresh_snapshot(
     request: Request[Any, Any, State],
     dataset: FromPath[str],
@@ -152,23 +166,15 @@ async def refresh_snapshot(
     wait: Wait = None,
     accept_shrink: AcceptShrink = False,
 ) -> Response[Any]:
-    """`POST .../{key}/refresh`: refresh now (202 with the run id), or with `wait` the new snapshot.
+    """202 with the run id (poll `/api/v1/runs/{id}`), or with `wait` the new snapshot.
 
     Joins a refresh already running; inside the key's minimum interval answers 429.
     """
     runtime = runtime_of(request.app.state)
-    path = _key(key)
-    if not path.endswith("/refresh"):
-        return Response(
-            {
-                "error": {
-                    "code": "not_found",
-                    "message": "POST to /api/v1/snapshots/{dataset}/{key}/refresh",
-                }
-            },
-            status_code=404,
-        )
-    key_text = path.removesuffix("/refresh")
+    registered = runtime.registry.dataset(dataset)
+    key_text, is_refresh = split_key(registered, key, "refresh")
+    if not is_refresh:
+        raise MalformedKey(f"POST to /api/v1/snapshots/{dataset}/{{key}}/refresh to refresh a key")
     started = await runtime.refresher.force(dataset, key_text, accept_shrink)
     if wait is None:
         body = RefreshAccepted(
@@ -182,8 +188,12 @@ async def refresh_snapshot(
         raise UpstreamError(
             f"refresh of {dataset} {key_text} failed: {result.error}; the last good snapshot is kept"
         )
-    latest = await runtime.store.latest(dataset, key_text)
-    if latest is None or latest.snapshot is None:
-        raise Unavailable(f"no snapshot of {dataset} {key_text}: {result.note}", retry_after=30)
+    reader = reader_of(request.app.state)
+    try:
+        entry, how = await reader.entry(dataset, key_text, None)
+    except Unavailable:
+        raise Unavailable(
+            f"no snapshot of {dataset} {key_text}: {result.note}", retry_after=30
+        ) from None
     headers = {"X-Refresh-Run": str(result.run_id), "X-Refresh-Outcome": result.outcome}
-    return Response(envelope(runtime, latest), status_code=200, headers=headers)
+    return reader.respond(request, entry, how, extra_headers=headers)

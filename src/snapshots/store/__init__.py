@@ -3,6 +3,7 @@
 from snapshots.store.queries import Store, create_engine
 from snapshots.store.records import (
     DatasetRow,
+    DatasetSummary,
     FetchedPayload,
     KeySource,
     KeyState,
@@ -18,6 +19,7 @@ from snapshots.store.tables import metadata
 
 __all__ = [
     "DatasetRow",
+    "DatasetSummary",
     "FetchedPayload",
     "KeySource",
     "KeyState",

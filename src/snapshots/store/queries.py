@@ -15,12 +15,14 @@ from snapshots.shrink import ShrinkGuard
 from snapshots.store.records import (
     SNAPSHOT_FIELDS,
     DatasetRow,
+    DatasetSummary,
     FetchedPayload,
     KeySource,
     KeyState,
     Latest,
     Outcome,
     RunTiming,
+    SnapshotRecord,
     StoredRefresh,
     key_state_from_row,
     snapshot_from_row,
@@ -385,3 +387,91 @@ class Store:
         )
         async with self.engine.begin() as conn:
             return sorted(str(k) for k in (await conn.execute(query)).scalars())
+
+    async def snapshot_ages(self) -> dict[str, list[float]]:
+        """Seconds since each registered key's latest snapshot was verified, per dataset."""
+        age = func.extract("epoch", func.now() - snapshots.c.verified_at)
+        query = select(dataset_keys.c.dataset, age).join(
+            snapshots, snapshots.c.id == dataset_keys.c.latest_snapshot_id
+        )
+        ages: dict[str, list[float]] = {}
+        async with self.engine.connect() as conn:
+            for dataset, seconds in (await conn.execute(query)).all():
+                ages.setdefault(str(dataset), []).append(float(seconds))
+        return ages
+
+    async def dataset_summaries(self) -> dict[str, DatasetSummary]:
+        """Per dataset: registered keys, how many are fresh, stale (or never fetched), failing."""
+        age = func.extract("epoch", func.now() - snapshots.c.verified_at)
+        stale = (snapshots.c.id.is_(None)) | (age > datasets.c.ttl_seconds)
+        failing = dataset_keys.c.last_outcome.in_(("failed", "rejected"))
+        query = (
+            select(
+                dataset_keys.c.dataset,
+                func.count(),
+                func.count().filter(~stale),
+                func.count().filter(stale),
+                func.count().filter(failing),
+            )
+            .select_from(
+                dataset_keys.join(datasets, datasets.c.name == dataset_keys.c.dataset).outerjoin(
+                    snapshots, snapshots.c.id == dataset_keys.c.latest_snapshot_id
+                )
+            )
+            .group_by(dataset_keys.c.dataset)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return {str(d): DatasetSummary(int(k), int(f), int(s), int(x)) for d, k, f, s, x in rows}
+
+    async def keys_of(self, dataset: str) -> list[Latest]:
+        """Every registered key of `dataset` with its state and latest snapshot (without payload)."""
+        columns = [snapshots.c[f].label(f"s_{f}") for f in SNAPSHOT_FIELDS if f != "payload"]
+        query = (
+            select(dataset_keys, *columns)
+            .select_from(
+                dataset_keys.outerjoin(
+                    snapshots, snapshots.c.id == dataset_keys.c.latest_snapshot_id
+                )
+            )
+            .where(dataset_keys.c.dataset == dataset)
+            .order_by(dataset_keys.c.key)
+        )
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [
+            Latest(
+                state=key_state_from_row(row),
+                snapshot=snapshot_from_row(row, "s_", payload=None)
+                if row.s_id is not None
+                else None,
+            )
+            for row in rows
+        ]
+
+    async def history(
+        self,
+        dataset: str,
+        key: str,
+        *,
+        since: datetime | None,
+        until: datetime | None,
+        before_version: int | None,
+        limit: int,
+        include_data: bool,
+    ) -> list[SnapshotRecord]:
+        """Versions of a key, newest first: fetched within [since, until), older than `before_version`."""
+        columns = [snapshots.c[f] for f in SNAPSHOT_FIELDS if include_data or f != "payload"]
+        query = select(*columns).where(snapshots.c.dataset == dataset, snapshots.c.key == key)
+        if since is not None:
+            query = query.where(snapshots.c.fetched_at >= since)
+        if until is not None:
+            query = query.where(snapshots.c.fetched_at < until)
+        if before_version is not None:
+            query = query.where(snapshots.c.version < before_version)
+        query = query.order_by(snapshots.c.version.desc()).limit(limit)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        if include_data:
+            return [snapshot_from_row(row, "") for row in rows]
+        return [snapshot_from_row(row, "", payload=None) for row in rows]

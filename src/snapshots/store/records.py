@@ -91,10 +91,16 @@ class StoredRefresh:
     note: str | None = None  # why a shrink was rejected or accepted
 
 
-def snapshot_from_row(row: Any, prefix: str) -> SnapshotRecord:
-    """A SnapshotRecord from a result row whose snapshot columns carry `prefix`."""
+def snapshot_from_row(row: Any, prefix: str, payload: Any = ...) -> SnapshotRecord:
+    """A SnapshotRecord from a result row whose snapshot columns carry `prefix`.
+
+    Pass `payload` when the query left the payload column out (listings, history metadata).
+    """
     mapping = row._mapping
-    return SnapshotRecord(**{f: mapping[prefix + f] for f in SNAPSHOT_FIELDS})
+    values = {f: mapping[prefix + f] for f in SNAPSHOT_FIELDS if f != "payload" or payload is ...}
+    if payload is not ...:
+        values["payload"] = payload
+    return SnapshotRecord(**values)
 
 
 def key_state_from_row(row: Any) -> KeyState:
@@ -115,3 +121,13 @@ class DatasetRow:
     ttl_seconds: float
     enabled: bool
     disabled_reason: str | None
+
+
+@dataclass(frozen=True)
+class DatasetSummary:
+    """How a dataset's registered keys stand."""
+
+    keys: int
+    fresh: int
+    stale: int  # older than the TTL, or never fetched
+    failing: int  # last refresh failed or was rejected

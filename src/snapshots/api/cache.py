@@ -1,0 +1,124 @@
+"""The hot path: the latest snapshot of each key, pre-encoded, so a read is a lookup plus headers.
+
+Entries are dropped when a refresh of their key is stored (every outcome can change freshness
+or the error shown), so the cache never serves what Postgres no longer says. Bounded in bytes,
+least recently used first out.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from typing import Any
+
+import msgspec
+
+from snapshots.store import Latest
+
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass(frozen=True)
+class CachedSnapshot:
+    """One key's latest snapshot and state, with the JSON that does not change between reads."""
+
+    dataset: str
+    key: str
+    version: int
+    etag: str  # the content hash, quoted (RFC 9110 entity-tag)
+    fetched_at: datetime
+    verified_at: datetime
+    ttl_seconds: float
+    next_refresh_at: datetime | None
+    last_error: str | None
+    payload: bytes  # the data, encoded once
+    envelope_head: bytes  # {"dataset":..,"key":..,"data":<payload>,"freshness":
+    envelope_tail: bytes  # ,"version":N}
+    last_modified: str  # fetched_at as an HTTP date
+
+    @classmethod
+    def of(cls, latest: Latest, ttl_seconds: float) -> CachedSnapshot:
+        snapshot = latest.snapshot
+        assert snapshot is not None
+        payload = _encode(snapshot.payload)
+        head = b"".join(
+            [
+                b'{"dataset":',
+                _encode(snapshot.dataset),
+                b',"key":',
+                _encode(snapshot.key),
+                b',"data":',
+                payload,
+                b',"freshness":',
+            ]
+        )
+        return cls(
+            dataset=snapshot.dataset,
+            key=snapshot.key,
+            version=snapshot.version,
+            etag=f'"{snapshot.content_hash}"',
+            fetched_at=snapshot.fetched_at,
+            verified_at=snapshot.verified_at,
+            ttl_seconds=ttl_seconds,
+            next_refresh_at=latest.state.next_refresh_at,
+            last_error=latest.state.last_error,
+            payload=payload,
+            envelope_head=head,
+            envelope_tail=b',"version":' + str(snapshot.version).encode() + b"}",
+            last_modified=format_datetime(snapshot.fetched_at.astimezone(UTC), usegmt=True),
+        )
+
+    @property
+    def size(self) -> int:
+        return len(self.envelope_head) + len(self.payload) + 512
+
+
+class SnapshotCache:
+    """LRU of CachedSnapshot by (dataset, key), with a generation per key against stale fills."""
+
+    def __init__(self, max_bytes: int) -> None:
+        self._entries: OrderedDict[tuple[str, str], CachedSnapshot] = OrderedDict()
+        self._generations: dict[tuple[str, str], int] = {}
+        self._bytes = 0
+        self._max_bytes = max_bytes
+        self._lock = threading.Lock()
+
+    def get(self, dataset: str, key: str) -> CachedSnapshot | None:
+        with self._lock:
+            entry = self._entries.get((dataset, key))
+            if entry is not None:
+                self._entries.move_to_end((dataset, key))
+            return entry
+
+    def generation(self, dataset: str, key: str) -> int:
+        """Read before loading from the store; `put` refuses the entry if it changed since."""
+        with self._lock:
+            return self._generations.get((dataset, key), 0)
+
+    def put(self, entry: CachedSnapshot, generation: int) -> None:
+        name = (entry.dataset, entry.key)
+        with self._lock:
+            if self._generations.get(name, 0) != generation:
+                return  # a refresh landed while this entry was read: it may be older
+            old = self._entries.pop(name, None)
+            self._bytes += entry.size - (old.size if old else 0)
+            self._entries[name] = entry
+            while self._bytes > self._max_bytes and len(self._entries) > 1:
+                _, evicted = self._entries.popitem(last=False)
+                self._bytes -= evicted.size
+
+    def invalidate(self, dataset: str, key: str, *_: Any) -> None:
+        """Drop the key's entry (a refresh of it was stored)."""
+        name = (dataset, key)
+        with self._lock:
+            self._generations[name] = self._generations.get(name, 0) + 1
+            old = self._entries.pop(name, None)
+            if old is not None:
+                self._bytes -= old.size
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)

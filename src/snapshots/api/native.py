@@ -1,0 +1,110 @@
+"""Routes in the shapes integrations already call, returning the bare upstream data.
+
+Freshness travels in the headers (ETag, Last-Modified, Age, Cache-Control, X-Snapshot-Stale),
+so an integration moving off a direct API call changes only its base URL and token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.datastructures import State
+from litestar.params import FromPath
+
+from snapshots.api.common import reader_of
+from snapshots.api.schemas import ERROR_RESPONSES
+
+
+async def _bare(request: Request[Any, Any, State], dataset: str, key: str) -> Response[bytes]:
+    reader = reader_of(request.app.state)
+    entry, how = await reader.entry(dataset, key, None)
+    return reader.respond(request, entry, how, body="data")
+
+
+@get(
+    "/api/v1/pagerduty/schedules/{schedule_id:str}/users",
+    tags=["integrations"],
+    responses=ERROR_RESPONSES,
+    opt={"role": "reader"},
+)
+async def pagerduty_schedule_users(
+    request: Request[Any, Any, State], schedule_id: FromPath[str]
+) -> Response[bytes]:
+    """Users on call in a schedule (`pagerduty.schedule_users`), as a JSON list."""
+    return await _bare(request, "pagerduty.schedule_users", schedule_id)
+
+
+@get(
+    "/api/v1/pagerduty/escalation_policies/{policy_id:str}",
+    tags=["integrations"],
+    responses=ERROR_RESPONSES,
+    opt={"role": "reader"},
+)
+async def pagerduty_escalation_policy(
+    request: Request[Any, Any, State], policy_id: FromPath[str]
+) -> Response[bytes]:
+    """An escalation policy (`pagerduty.escalation_policy`)."""
+    return await _bare(request, "pagerduty.escalation_policy", policy_id)
+
+
+@get(
+    "/api/v1/github/repos/{owner:str}/{repo:str}/collaborators",
+    tags=["integrations"],
+    responses=ERROR_RESPONSES,
+    opt={"role": "reader"},
+)
+async def github_collaborators(
+    request: Request[Any, Any, State], owner: FromPath[str], repo: FromPath[str]
+) -> Response[bytes]:
+    """Collaborators of a repository with permissions (`github.repo_collaborators`)."""
+    return await _bare(request, "github.repo_collaborators", f"{owner}/{repo}")
+
+
+@get(
+    "/api/v1/github/repos/{owner:str}/{repo:str}",
+    tags=["integrations"],
+    responses=ERROR_RESPONSES,
+    opt={"role": "reader"},
+)
+async def github_repo(
+    request: Request[Any, Any, State], owner: FromPath[str], repo: FromPath[str]
+) -> Response[bytes]:
+    """A repository (`github.repo`)."""
+    return await _bare(request, "github.repo", f"{owner}/{repo}")
+
+
+@get(
+    "/api/v1/jira/projects/{project:str}",
+    tags=["integrations"],
+    responses=ERROR_RESPONSES,
+    opt={"role": "reader"},
+)
+async def jira_project(
+    request: Request[Any, Any, State], project: FromPath[str]
+) -> Response[bytes]:
+    """A project (`jira.project`)."""
+    return await _bare(request, "jira.project", project)
+
+
+@get(
+    "/api/v1/jira/projects/{project:str}/issues",
+    tags=["integrations"],
+    responses=ERROR_RESPONSES,
+    opt={"role": "reader"},
+)
+async def jira_project_issues(
+    request: Request[Any, Any, State], project: FromPath[str]
+) -> Response[bytes]:
+    """Every issue of a project (`jira.project_issues`)."""
+    return await _bare(request, "jira.project_issues", project)
+
+
+ROUTES = [
+    pagerduty_schedule_users,
+    pagerduty_escalation_policy,
+    github_collaborators,
+    github_repo,
+    jira_project,
+    jira_project_issues,
+]

@@ -1,0 +1,186 @@
+"""Serving a snapshot: the hot-path cache, cold misses, max_age, and HTTP caching semantics.
+
+Every snapshot response carries `ETag` (the content hash), `Last-Modified` (fetched_at), `Age`
+(since verified_at), `Cache-Control: max-age=<seconds of TTL left>, stale-if-error=<s>` and
+`X-Snapshot-Stale`; `If-None-Match` with the current ETag answers 304 with no body
+(RFC 9110 13.1.2, RFC 9111, RFC 5861).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from datetime import datetime
+from typing import Any, Literal
+
+import msgspec
+from litestar import Request, Response
+
+from snapshots.api.cache import CachedSnapshot, SnapshotCache
+from snapshots.api.metrics import Metrics
+from snapshots.api.schemas import Freshness, SnapshotEnvelope
+from snapshots.clock import utcnow
+from snapshots.errors import KeyLimitReached, RefreshTooSoon, Unavailable, UpstreamNotFound
+from snapshots.refresher import wait_bounded
+from snapshots.runtime import Runtime
+from snapshots.store import Latest
+
+Body = Literal["envelope", "data"]
+_encode = msgspec.json.Encoder().encode
+
+
+def freshness(entry: CachedSnapshot, now: datetime) -> Freshness:
+    age = max(0.0, (now - entry.verified_at).total_seconds())
+    return Freshness(
+        fetched_at=entry.fetched_at,
+        verified_at=entry.verified_at,
+        age_seconds=round(age, 3),
+        ttl_seconds=entry.ttl_seconds,
+        stale=age > entry.ttl_seconds,
+        next_refresh_at=entry.next_refresh_at,
+        last_error=entry.last_error,
+    )
+
+
+def envelope(entry: CachedSnapshot, now: datetime) -> SnapshotEnvelope:
+    """The envelope as a typed value (for routes that embed it, e.g. a waited-for refresh)."""
+    return SnapshotEnvelope(
+        dataset=entry.dataset,
+        key=entry.key,
+        data=msgspec.json.decode(entry.payload),
+        freshness=freshness(entry, now),
+        version=entry.version,
+    )
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """If-None-Match uses the weak comparison: W/ prefixes are ignored (RFC 9110 13.1.2)."""
+    if header.strip() == "*":
+        return True
+    bare = etag.removeprefix("W/")
+    return any(candidate.strip().removeprefix("W/") == bare for candidate in header.split(","))
+
+
+class SnapshotReader:
+    """Reads the latest snapshot of a key for the API, through the in-memory cache."""
+
+    def __init__(self, runtime: Runtime, cache: SnapshotCache, metrics: Metrics) -> None:
+        self.runtime = runtime
+        self.cache = cache
+        self.metrics = metrics
+        self._stale_if_error = runtime.config.api.stale_if_error_seconds
+        runtime.refresher.add_listener(cache.invalidate)
+
+    async def entry(
+        self, dataset: str, key: str, max_age: float | None
+    ) -> tuple[CachedSnapshot, str]:
+        """The key's cached snapshot and how it was obtained (`hit` or `miss`)."""
+        registered = self.runtime.registry.dataset(dataset)
+        cached = self.cache.get(dataset, key)
+        if cached is not None and (max_age is None or _age(cached) <= max_age):
+            self.runtime.reads.touch(dataset, key)
+            return cached, "hit"
+        registered.check_key(key)
+        generation = self.cache.generation(dataset, key)
+        latest, fetched = await self._latest(dataset, key, max_age)
+        cached = CachedSnapshot.of(latest, registered.ttl_seconds)
+        if not fetched:
+            self.cache.put(cached, generation)
+        self.runtime.reads.touch(dataset, key)
+        return cached, "miss" if fetched else "hit"
+
+    async def _latest(self, dataset: str, key: str, max_age: float | None) -> tuple[Latest, bool]:
+        """From the store; on a cold miss (or an old snapshot and `max_age`) fetched first."""
+        looked_at = time.monotonic()
+        latest = await self.runtime.store.latest(dataset, key)
+        if latest is None or latest.snapshot is None:
+            return await self._cold_miss(dataset, key, latest is not None, looked_at), True
+        if max_age is not None and _age_of(latest) > max_age:
+            return await self._refreshed(latest), True
+        return latest, False
+
+    async def _cold_miss(self, dataset: str, key: str, registered: bool, since: float) -> Latest:
+        """Fetch a key that had no snapshot at `since`, registering it; bounded by the read wait."""
+        runtime = self.runtime
+        missing = runtime.refresher.known_missing(dataset, key)
+        if missing is not None:
+            raise UpstreamNotFound(f"{dataset} {key}: {missing} (remembered for the negative TTL)")
+        settings = runtime.registry.dataset(dataset).settings
+        if not registered and await runtime.store.demand_key_count(dataset) >= settings.max_keys:
+            raise KeyLimitReached(
+                f"{dataset} already has {settings.max_keys} keys registered by reads (max_keys); "
+                "add this key to `keys` in jobs.toml or raise max_keys"
+            )
+        result = await runtime.refresher.refresh_within(
+            dataset, key, "miss", runtime.config.read_wait_seconds, since=since
+        )
+        if result.not_found:
+            raise UpstreamNotFound(f"{dataset} {key}: {result.error}")
+        latest = await runtime.store.latest(dataset, key)
+        if latest is None or latest.snapshot is None:
+            raise Unavailable(
+                f"no snapshot of {dataset} {key} yet; the last refresh failed: {result.error or result.note}",
+                retry_after=30,
+            )
+        return latest
+
+    async def _refreshed(self, latest: Latest) -> Latest:
+        """A refresh of an older snapshot, waited for (bounded by the read wait)."""
+        assert latest.snapshot is not None
+        dataset, key = latest.snapshot.dataset, latest.snapshot.key
+        try:
+            started = await self.runtime.refresher.force(dataset, key, trigger="miss")
+        except RefreshTooSoon:
+            return latest  # refreshed moments ago; its result (or error) is what there is
+        result = await wait_bounded(
+            started, self.runtime.config.read_wait_seconds, f"{dataset} {key}"
+        )
+        fresh = await self.runtime.store.latest(dataset, key)
+        if result.outcome == "failed" or fresh is None or fresh.snapshot is None:
+            raise Unavailable(
+                f"{dataset} {key} is {_age_of(latest):.0f}s old and could not be refreshed: {result.error}",
+                retry_after=30,
+            )
+        return fresh
+
+    def respond(
+        self,
+        request: Request[Any, Any, Any],
+        entry: CachedSnapshot,
+        how: str,
+        body: Body = "envelope",
+        extra_headers: dict[str, str] | None = None,
+    ) -> Response[bytes]:
+        """The snapshot with its caching headers; 304 when the client's ETag is current."""
+        now = utcnow()
+        age = max(0.0, (now - entry.verified_at).total_seconds())
+        stale = age > entry.ttl_seconds
+        headers = {
+            "ETag": entry.etag,
+            "Last-Modified": entry.last_modified,
+            "Age": str(int(age)),
+            "Cache-Control": f"max-age={max(0, math.floor(entry.ttl_seconds - age))}, "
+            f"stale-if-error={self._stale_if_error}",
+            "X-Snapshot-Stale": "true" if stale else "false",
+            "X-Snapshot-Version": str(entry.version),
+            **(extra_headers or {}),
+        }
+        condition = request.headers.get("if-none-match")
+        if condition is not None and _etag_matches(condition, entry.etag):
+            self.metrics.read(entry.dataset, "not_modified")
+            return Response(b"", status_code=304, headers=headers, media_type="application/json")
+        self.metrics.read(entry.dataset, "stale" if stale else how)
+        if body == "data":
+            content = entry.payload
+        else:
+            content = entry.envelope_head + _encode(freshness(entry, now)) + entry.envelope_tail
+        return Response(content, status_code=200, headers=headers, media_type="application/json")
+
+
+def _age(entry: CachedSnapshot) -> float:
+    return (utcnow() - entry.verified_at).total_seconds()
+
+
+def _age_of(latest: Latest) -> float:
+    assert latest.snapshot is not None
+    return (utcnow() - latest.snapshot.verified_at).total_seconds()

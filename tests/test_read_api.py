@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -187,7 +188,8 @@ def test_history_pages_newest_first_with_and_without_data(
     wait_for(lambda: runs_with_outcome(db, "changed") == 1)
     for _ in range(3):
         simulator.rotate_schedule("PSCH001")
-        gateway.http.post(f"/api/v1/snapshots/{PD}/PSCH001/refresh", params={"wait": 5})
+        refreshed = gateway.http.post(f"/api/v1/snapshots/{PD}/PSCH001/refresh", params={"wait": 5})
+        assert refreshed.headers["X-Refresh-Outcome"] == "changed", refreshed.text
     url = f"/api/v1/snapshots/{PD}/PSCH001/history"
 
     first = gateway.http.get(url, params={"limit": 3}).json()
@@ -309,8 +311,12 @@ def test_request_id_is_echoed_when_sane_and_made_up_otherwise(
     echoed = gateway.http.get("/healthz", headers={"X-Request-ID": "abc-123"})
     replaced = gateway.http.get("/healthz", headers={"X-Request-ID": "bad id\twith spaces"})
 
+    another = gateway.http.get("/healthz")
+
     assert echoed.headers["X-Request-ID"] == "abc-123"
-    assert len(replaced.headers["X-Request-ID"]) == 32
+    made_up = {replaced.headers["X-Request-ID"], another.headers["X-Request-ID"]}
+    assert len(made_up) == 2  # unique per request
+    assert all(re.fullmatch(r"[0-9a-f]{24}", rid) for rid in made_up)
 
 
 @pytest.mark.parametrize(

@@ -29,6 +29,13 @@ class UnknownDataset(SnapshotsError):
     status = 404
 
 
+class BadParameter(SnapshotsError):
+    """A query parameter that does not parse; the message says what is expected."""
+
+    code = "bad_request"
+    status = 400
+
+
 class MalformedKey(SnapshotsError):
     """A key that does not match the dataset's key format; the message shows the format."""
 

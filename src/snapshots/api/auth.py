@@ -134,12 +134,19 @@ def principal_of(connection: ASGIConnection[Any, Any, Any, Any]) -> Principal:
     return principal
 
 
-def require_role(connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler) -> None:
-    """Guard: the route's `opt["role"]` (reader by default; None for public routes)."""
+async def require_role(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
+) -> None:
+    """Guard: the route's `opt["role"]` (reader by default; None for public routes).
+
+    Async on purpose: Litestar runs a synchronous guard on a worker thread, a costly hop on
+    every read of the hot path.
+    """
     role: Role | None = handler.opt.get("role", "reader")
     if role is None or connection.scope["path"].startswith("/schema"):
         return  # public: health, metrics, and the OpenAPI document
     principal = principal_of(connection)
-    connection.state.principal = principal.name
+    # Straight into the scope (no State object per request); the access log reads it there.
+    connection.scope.setdefault("state", {})["principal"] = principal.name
     if not principal.may(role):
         raise Forbidden(f"token {principal.name!r} has role {principal.role}; this needs {role}")

@@ -35,15 +35,19 @@ class CachedSnapshot:
     next_refresh_at: datetime | None
     last_error: str | None
     payload: bytes  # the data, encoded once
-    envelope_head: bytes  # {"dataset":..,"key":..,"data":<payload>,"freshness":
-    envelope_tail: bytes  # ,"version":N}
+    envelope_head: bytes  # {"dataset":..,"key":..,"data":<payload>,"freshness":{..."age_seconds":
+    envelope_middle: bytes  # ,"ttl_seconds":..,"stale":
+    envelope_tail: bytes  # ,"next_refresh_at":..,"last_error":..},"version":N}
     last_modified: str  # fetched_at as an HTTP date
+    static_headers: tuple[tuple[bytes, bytes], ...]  # ETag, Last-Modified, X-Snapshot-Version
 
     @classmethod
     def of(cls, latest: Latest, ttl_seconds: float) -> CachedSnapshot:
         snapshot = latest.snapshot
         assert snapshot is not None
         payload = _encode(snapshot.payload)
+        # The envelope in the field order of SnapshotEnvelope and Freshness; only age_seconds
+        # and stale change between reads, so everything around them is encoded once.
         head = b"".join(
             [
                 b'{"dataset":',
@@ -52,7 +56,24 @@ class CachedSnapshot:
                 _encode(snapshot.key),
                 b',"data":',
                 payload,
-                b',"freshness":',
+                b',"freshness":{"fetched_at":',
+                _encode(snapshot.fetched_at),
+                b',"verified_at":',
+                _encode(snapshot.verified_at),
+                b',"age_seconds":',
+            ]
+        )
+        last_modified = format_datetime(snapshot.fetched_at.astimezone(UTC), usegmt=True)
+        middle = b',"ttl_seconds":' + _encode(float(ttl_seconds)) + b',"stale":'
+        tail = b"".join(
+            [
+                b',"next_refresh_at":',
+                _encode(latest.state.next_refresh_at),
+                b',"last_error":',
+                _encode(latest.state.last_error),
+                b'},"version":',
+                str(snapshot.version).encode(),
+                b"}",
             ]
         )
         return cls(
@@ -67,8 +88,14 @@ class CachedSnapshot:
             last_error=latest.state.last_error,
             payload=payload,
             envelope_head=head,
-            envelope_tail=b',"version":' + str(snapshot.version).encode() + b"}",
-            last_modified=format_datetime(snapshot.fetched_at.astimezone(UTC), usegmt=True),
+            envelope_middle=middle,
+            envelope_tail=tail,
+            last_modified=last_modified,
+            static_headers=(
+                (b"etag", f'"{snapshot.content_hash}"'.encode()),
+                (b"last-modified", last_modified.encode()),
+                (b"x-snapshot-version", str(snapshot.version).encode()),
+            ),
         )
 
     @property

@@ -139,6 +139,7 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
             registry=self.registry,
         )
+        self._read_counters: dict[tuple[str, str], Any] = {}
         runtime.refresher.add_listener(self._refreshed)
 
     def _refreshed(self, dataset: str, key: str, result: RefreshResult) -> None:
@@ -146,7 +147,10 @@ class Metrics:
 
     def read(self, dataset: str, result: str) -> None:
         """Count a read: `hit`, `miss` (fetched on read), `not_modified` or `stale`."""
-        self.reads.labels(dataset, result).inc()
+        child = self._read_counters.get((dataset, result))
+        if child is None:  # labels() costs a lookup and a lock; reads are the hot path
+            child = self._read_counters[(dataset, result)] = self.reads.labels(dataset, result)
+        child.inc()
 
     async def render(self) -> bytes:
         self._live.ages = await self._runtime.store.snapshot_ages()

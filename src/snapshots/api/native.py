@@ -8,15 +8,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import Request, get
 from litestar.datastructures import State
 from litestar.params import FromPath
+from litestar.types import ASGIApp
 
 from snapshots.api.common import reader_of
 from snapshots.api.schemas import ERROR_RESPONSES
 
 
-async def _bare(request: Request[Any, Any, State], dataset: str, key: str) -> Response[bytes]:
+async def _bare(request: Request[Any, Any, State], dataset: str, key: str) -> ASGIApp:
     reader = reader_of(request.app.state)
     entry, how = await reader.entry(dataset, key, None)
     return reader.respond(request, entry, how, body="data")
@@ -30,7 +31,7 @@ async def _bare(request: Request[Any, Any, State], dataset: str, key: str) -> Re
 )
 async def pagerduty_schedule_users(
     request: Request[Any, Any, State], schedule_id: FromPath[str]
-) -> Response[bytes]:
+) -> ASGIApp:
     """Users on call in a schedule (`pagerduty.schedule_users`), as a JSON list."""
     return await _bare(request, "pagerduty.schedule_users", schedule_id)
 
@@ -43,7 +44,7 @@ async def pagerduty_schedule_users(
 )
 async def pagerduty_escalation_policy(
     request: Request[Any, Any, State], policy_id: FromPath[str]
-) -> Response[bytes]:
+) -> ASGIApp:
     """An escalation policy (`pagerduty.escalation_policy`)."""
     return await _bare(request, "pagerduty.escalation_policy", policy_id)
 
@@ -56,7 +57,7 @@ async def pagerduty_escalation_policy(
 )
 async def github_collaborators(
     request: Request[Any, Any, State], owner: FromPath[str], repo: FromPath[str]
-) -> Response[bytes]:
+) -> ASGIApp:
     """Collaborators of a repository with permissions (`github.repo_collaborators`)."""
     return await _bare(request, "github.repo_collaborators", f"{owner}/{repo}")
 
@@ -69,7 +70,7 @@ async def github_collaborators(
 )
 async def github_repo(
     request: Request[Any, Any, State], owner: FromPath[str], repo: FromPath[str]
-) -> Response[bytes]:
+) -> ASGIApp:
     """A repository (`github.repo`)."""
     return await _bare(request, "github.repo", f"{owner}/{repo}")
 
@@ -80,9 +81,7 @@ async def github_repo(
     responses=ERROR_RESPONSES,
     opt={"role": "reader"},
 )
-async def jira_project(
-    request: Request[Any, Any, State], project: FromPath[str]
-) -> Response[bytes]:
+async def jira_project(request: Request[Any, Any, State], project: FromPath[str]) -> ASGIApp:
     """A project (`jira.project`)."""
     return await _bare(request, "jira.project", project)
 
@@ -93,9 +92,7 @@ async def jira_project(
     responses=ERROR_RESPONSES,
     opt={"role": "reader"},
 )
-async def jira_project_issues(
-    request: Request[Any, Any, State], project: FromPath[str]
-) -> Response[bytes]:
+async def jira_project_issues(request: Request[Any, Any, State], project: FromPath[str]) -> ASGIApp:
     """Every issue of a project (`jira.project_issues`)."""
     return await _bare(request, "jira.project_issues", project)
 

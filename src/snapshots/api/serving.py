@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import math
 import time
-from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
-from litestar import Request, Response
+from litestar import Request
+from litestar.response.base import ASGIResponse
 
 from snapshots.api.cache import CachedSnapshot, SnapshotCache
 from snapshots.api.metrics import Metrics
-from snapshots.api.schemas import Freshness, SnapshotEnvelope
 from snapshots.clock import utcnow
 from snapshots.errors import KeyLimitReached, RefreshTooSoon, Unavailable, UpstreamNotFound
 from snapshots.refresher import wait_bounded
@@ -27,30 +26,6 @@ from snapshots.store import Latest
 
 Body = Literal["envelope", "data"]
 _encode = msgspec.json.Encoder().encode
-
-
-def freshness(entry: CachedSnapshot, now: datetime) -> Freshness:
-    age = max(0.0, (now - entry.verified_at).total_seconds())
-    return Freshness(
-        fetched_at=entry.fetched_at,
-        verified_at=entry.verified_at,
-        age_seconds=round(age, 3),
-        ttl_seconds=entry.ttl_seconds,
-        stale=age > entry.ttl_seconds,
-        next_refresh_at=entry.next_refresh_at,
-        last_error=entry.last_error,
-    )
-
-
-def envelope(entry: CachedSnapshot, now: datetime) -> SnapshotEnvelope:
-    """The envelope as a typed value (for routes that embed it, e.g. a waited-for refresh)."""
-    return SnapshotEnvelope(
-        dataset=entry.dataset,
-        key=entry.key,
-        data=msgspec.json.decode(entry.payload),
-        freshness=freshness(entry, now),
-        version=entry.version,
-    )
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -150,31 +125,62 @@ class SnapshotReader:
         how: str,
         body: Body = "envelope",
         extra_headers: dict[str, str] | None = None,
-    ) -> Response[bytes]:
-        """The snapshot with its caching headers; 304 when the client's ETag is current."""
+    ) -> ASGIResponse:
+        """The snapshot with its caching headers; 304 when the client's ETag is current.
+
+        Answers with a bare ASGIResponse and headers encoded up front: this is the hot path,
+        and Litestar's Response would re-validate and re-encode every header on every read.
+        """
         now = utcnow()
         age = max(0.0, (now - entry.verified_at).total_seconds())
         stale = age > entry.ttl_seconds
-        headers = {
-            "ETag": entry.etag,
-            "Last-Modified": entry.last_modified,
-            "Age": str(int(age)),
-            "Cache-Control": f"max-age={max(0, math.floor(entry.ttl_seconds - age))}, "
-            f"stale-if-error={self._stale_if_error}",
-            "X-Snapshot-Stale": "true" if stale else "false",
-            "X-Snapshot-Version": str(entry.version),
-            **(extra_headers or {}),
-        }
-        condition = request.headers.get("if-none-match")
+        headers = [
+            *entry.static_headers,
+            (b"age", str(int(age)).encode()),
+            (
+                b"cache-control",
+                b"max-age=%d, stale-if-error=%d"
+                % (max(0, math.floor(entry.ttl_seconds - age)), self._stale_if_error),
+            ),
+            (b"x-snapshot-stale", b"true" if stale else b"false"),
+            *((k.lower().encode(), v.encode()) for k, v in (extra_headers or {}).items()),
+        ]
+        condition = _header(request.scope, b"if-none-match")
         if condition is not None and _etag_matches(condition, entry.etag):
             self.metrics.read(entry.dataset, "not_modified")
-            return Response(b"", status_code=304, headers=headers, media_type="application/json")
+            return ASGIResponse(status_code=304, encoded_headers=headers)
         self.metrics.read(entry.dataset, "stale" if stale else how)
         if body == "data":
             content = entry.payload
         else:
-            content = entry.envelope_head + _encode(freshness(entry, now)) + entry.envelope_tail
-        return Response(content, status_code=200, headers=headers, media_type="application/json")
+            content = b"".join(
+                [
+                    entry.envelope_head,
+                    str(round(age, 3)).encode(),
+                    entry.envelope_middle,
+                    b"true" if stale else b"false",
+                    entry.envelope_tail,
+                ]
+            )
+        headers.append((b"content-type", b"application/json"))
+        return ASGIResponse(body=content, status_code=200, encoded_headers=headers)
+
+
+def json_response(
+    value: Any, status_code: int, headers: dict[str, str] | None = None
+) -> ASGIResponse:
+    """A JSON answer as a bare ASGIResponse (for routes that also return the hot-path one)."""
+    encoded = [(b"content-type", b"application/json")]
+    encoded += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
+    return ASGIResponse(body=_encode(value), status_code=status_code, encoded_headers=encoded)
+
+
+def _header(scope: Any, name: bytes) -> str | None:
+    """One request header straight from the ASGI scope (cheaper than building Headers)."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
 
 
 def _age(entry: CachedSnapshot) -> float:

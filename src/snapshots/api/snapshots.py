@@ -10,10 +10,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from litestar import Request, Response, get, post
+import msgspec
+from litestar import Request, get, post
 from litestar.datastructures import State
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, Parameter
+from litestar.types import ASGIApp
 
 from snapshots.api.common import reader_of, runtime_of
 from snapshots.api.schemas import (
@@ -23,7 +25,8 @@ from snapshots.api.schemas import (
     SnapshotEnvelope,
     VersionBody,
 )
-from snapshots.errors import MalformedKey, Unavailable, UpstreamError
+from snapshots.api.serving import json_response
+from snapshots.errors import BadParameter, MalformedKey, Unavailable, UpstreamError
 from snapshots.refresher import wait_bounded
 from snapshots.registry import RegisteredDataset
 from snapshots.runtime import Runtime
@@ -43,10 +46,6 @@ Wait = Annotated[
 ]
 AcceptShrink = Annotated[
     bool, Parameter(description="store the result even if the shrink guard would hold it back")
-]
-Limit = Annotated[int, Parameter(ge=1, le=1000, description="versions per page")]
-Include = Annotated[
-    Literal["data"] | None, Parameter(description="`data` adds each version's payload")
 ]
 
 
@@ -85,29 +84,52 @@ async def get_snapshot(
     dataset: FromPath[str],
     key: FromPath[Path],
     max_age: MaxAge = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    before_version: Annotated[int | None, Parameter(ge=1)] = None,
-    limit: Limit = 50,
-    include: Include = None,
-) -> Response[Any]:
+) -> ASGIApp:
     """The envelope `{dataset, key, data, freshness, version}` with ETag, Last-Modified, Age,
     Cache-Control and X-Snapshot-Stale; `If-None-Match` with the ETag answers 304.
 
     `.../{key}/history?since=&until=&limit=&before_version=&include=data`: versions newest
-    first; `next` links the following page.
+    first (ISO times; limit 1-1000, default 50); `next` links the following page. These are
+    parsed only on the history branch, keeping the hot read's signature to one parameter.
     """
     runtime = runtime_of(request.app.state)
     registered = runtime.registry.dataset(dataset)
     key_text, is_history = split_key(registered, key, "history")
     if is_history:
+        query = _history_query(request)
         page = await _history(
-            runtime, dataset, key_text, since, until, before_version, limit, include == "data"
+            runtime,
+            dataset,
+            key_text,
+            query.since,
+            query.until,
+            query.before_version,
+            query.limit,
+            query.include == "data",
         )
-        return Response(page, status_code=200)
+        return json_response(page, 200)
     reader = reader_of(request.app.state)
     entry, how = await reader.entry(dataset, key_text, max_age)
     return reader.respond(request, entry, how)
+
+
+class HistoryQuery(msgspec.Struct, forbid_unknown_fields=True):
+    since: datetime | None = None
+    until: datetime | None = None
+    before_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    include: Literal["data"] | None = None
+    max_age: float | None = None  # accepted (and ignored) so one query string serves both
+
+
+def _history_query(request: Request[Any, Any, State]) -> HistoryQuery:
+    try:
+        return msgspec.convert(dict(request.query_params), HistoryQuery, strict=False)
+    except msgspec.ValidationError as exc:
+        raise BadParameter(
+            f"history parameters: {exc}; use since/until (ISO times), limit (1-1000), "
+            "before_version (>= 1), include=data"
+        ) from None
 
 
 async def _history(
@@ -165,7 +187,7 @@ async def refresh_snapshot(
     key: FromPath[Path],
     wait: Wait = None,
     accept_shrink: AcceptShrink = False,
-) -> Response[Any]:
+) -> ASGIApp:
     """202 with the run id (poll `/api/v1/runs/{id}`), or with `wait` the new snapshot.
 
     Joins a refresh already running; inside the key's minimum interval answers 429.
@@ -180,9 +202,7 @@ async def refresh_snapshot(
         body = RefreshAccepted(
             dataset, key_text, started.run_id, "joined" if started.joined else "started"
         )
-        return Response(
-            body, status_code=202, headers={"Location": f"/api/v1/runs/{started.run_id}"}
-        )
+        return json_response(body, 202, {"Location": f"/api/v1/runs/{started.run_id}"})
     result = await wait_bounded(started, wait, f"{dataset} {key_text}")
     if result.outcome == "failed":
         raise UpstreamError(

@@ -39,7 +39,7 @@ class CachedSnapshot:
     envelope_middle: bytes  # ,"ttl_seconds":..,"stale":
     envelope_tail: bytes  # ,"next_refresh_at":..,"last_error":..},"version":N}
     last_modified: str  # fetched_at as an HTTP date
-    static_headers: tuple[tuple[bytes, bytes], ...]  # ETag, Last-Modified, X-Snapshot-Version
+    static_headers: tuple[tuple[str, str], ...]  # ETag, Last-Modified, X-Snapshot-Version
 
     @classmethod
     def of(cls, latest: Latest, ttl_seconds: float) -> CachedSnapshot:
@@ -92,9 +92,9 @@ class CachedSnapshot:
             envelope_tail=tail,
             last_modified=last_modified,
             static_headers=(
-                (b"etag", f'"{snapshot.content_hash}"'.encode()),
-                (b"last-modified", last_modified.encode()),
-                (b"x-snapshot-version", str(snapshot.version).encode()),
+                ("etag", f'"{snapshot.content_hash}"'),
+                ("last-modified", last_modified),
+                ("x-snapshot-version", str(snapshot.version)),
             ),
         )
 

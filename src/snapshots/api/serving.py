@@ -128,27 +128,28 @@ class SnapshotReader:
     ) -> ASGIResponse:
         """The snapshot with its caching headers; 304 when the client's ETag is current.
 
-        Answers with a bare ASGIResponse and headers encoded up front: this is the hot path,
-        and Litestar's Response would re-validate and re-encode every header on every read.
+        Answers with a bare ASGIResponse and the per-version headers prepared up front: this is
+        the hot path, and Litestar's Response would resolve media type, encoders and headers
+        again on every read.
         """
         now = utcnow()
         age = max(0.0, (now - entry.verified_at).total_seconds())
         stale = age > entry.ttl_seconds
         headers = [
             *entry.static_headers,
-            (b"age", str(int(age)).encode()),
+            ("age", str(int(age))),
             (
-                b"cache-control",
-                b"max-age=%d, stale-if-error=%d"
-                % (max(0, math.floor(entry.ttl_seconds - age)), self._stale_if_error),
+                "cache-control",
+                f"max-age={max(0, math.floor(entry.ttl_seconds - age))}, "
+                f"stale-if-error={self._stale_if_error}",
             ),
-            (b"x-snapshot-stale", b"true" if stale else b"false"),
-            *((k.lower().encode(), v.encode()) for k, v in (extra_headers or {}).items()),
+            ("x-snapshot-stale", "true" if stale else "false"),
+            *(extra_headers or {}).items(),
         ]
         condition = _header(request.scope, b"if-none-match")
         if condition is not None and _etag_matches(condition, entry.etag):
             self.metrics.read(entry.dataset, "not_modified")
-            return ASGIResponse(status_code=304, encoded_headers=headers)
+            return ASGIResponse(status_code=304, headers=headers)
         self.metrics.read(entry.dataset, "stale" if stale else how)
         if body == "data":
             content = entry.payload
@@ -162,17 +163,18 @@ class SnapshotReader:
                     entry.envelope_tail,
                 ]
             )
-        headers.append((b"content-type", b"application/json"))
-        return ASGIResponse(body=content, status_code=200, encoded_headers=headers)
+        return ASGIResponse(
+            body=content, status_code=200, headers=headers, media_type="application/json"
+        )
 
 
 def json_response(
     value: Any, status_code: int, headers: dict[str, str] | None = None
 ) -> ASGIResponse:
     """A JSON answer as a bare ASGIResponse (for routes that also return the hot-path one)."""
-    encoded = [(b"content-type", b"application/json")]
-    encoded += [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()]
-    return ASGIResponse(body=_encode(value), status_code=status_code, encoded_headers=encoded)
+    return ASGIResponse(
+        body=_encode(value), status_code=status_code, headers=headers, media_type="application/json"
+    )
 
 
 def _header(scope: Any, name: bytes) -> str | None:

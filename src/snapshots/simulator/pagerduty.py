@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
@@ -59,17 +60,7 @@ async def schedule_users(
     request: Request[Any, Any, State], schedule_id: FromPath[str]
 ) -> Response[bytes]:
     """GET /schedules/{id}/users: the users on call in the schedule's window."""
-    rotation = simulator_state(request).mutation("pagerduty", schedule_id)
-
-    def answer(empty: bool) -> Answer:
-        n = pd.schedule_number(schedule_id)
-        if empty:
-            return Answer(200, {"users": []})
-        if n is None:
-            return NOT_FOUND
-        return Answer(200, {"users": pd.on_call_users(n, rotation)})
-
-    return await serve(request, DIALECT, answer)
+    return await _object(request, schedule_id, pd.schedule_number, "users", pd.on_call_users, [])
 
 
 @get("/schedules/{schedule_id:str}")
@@ -77,17 +68,7 @@ async def schedule(
     request: Request[Any, Any, State], schedule_id: FromPath[str]
 ) -> Response[bytes]:
     """GET /schedules/{id}: the schedule object (an empty object under an `empty` fault)."""
-    rotation = simulator_state(request).mutation("pagerduty", schedule_id)
-
-    def answer(empty: bool) -> Answer:
-        n = pd.schedule_number(schedule_id)
-        if empty:
-            return Answer(200, {"schedule": {}})
-        if n is None:
-            return NOT_FOUND
-        return Answer(200, {"schedule": pd.schedule(n, rotation)})
-
-    return await serve(request, DIALECT, answer)
+    return await _object(request, schedule_id, pd.schedule_number, "schedule", pd.schedule, {})
 
 
 @get("/escalation_policies/{policy_id:str}")
@@ -95,15 +76,29 @@ async def escalation_policy(
     request: Request[Any, Any, State], policy_id: FromPath[str]
 ) -> Response[bytes]:
     """GET /escalation_policies/{id}: levels of schedules and users to page."""
-    mutation = simulator_state(request).mutation("pagerduty", policy_id)
+    return await _object(
+        request, policy_id, pd.policy_number, "escalation_policy", pd.escalation_policy, {}
+    )
+
+
+async def _object(
+    request: Request[Any, Any, State],
+    object_id: str,
+    number_of: Callable[[str], int | None],
+    wrapper: str,
+    build: Callable[[int, int], Any],
+    empty_value: Any,
+) -> Response[bytes]:
+    """One object in PagerDuty's entity wrapper, or 404; `empty_value` under an `empty` fault."""
+    mutation = simulator_state(request).mutation("pagerduty", object_id)
 
     def answer(empty: bool) -> Answer:
-        n = pd.policy_number(policy_id)
+        n = number_of(object_id)
         if empty:
-            return Answer(200, {"escalation_policy": {}})
+            return Answer(200, {wrapper: empty_value})
         if n is None:
             return NOT_FOUND
-        return Answer(200, {"escalation_policy": pd.escalation_policy(n, mutation)})
+        return Answer(200, {wrapper: build(n, mutation)})
 
     return await serve(request, DIALECT, answer)
 

@@ -109,6 +109,7 @@ class DatasetSettings:
     idle_retire_seconds: float = 7 * 86400.0  # on-demand keys unread this long are retired
     min_refresh_interval_seconds: float = 10.0  # forced refreshes of one key at most this often
     shrink_guard: ShrinkGuard = field(default_factory=ShrinkGuard)
+    keep_seconds: float = 90 * 86400.0  # versions superseded longer ago are pruned
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class JobsConfig:
     negative_ttl_seconds: float = 60.0
     shutdown_grace_seconds: float = 10.0
     maintenance_interval_seconds: float = 30.0
+    keep_runs_seconds: float = 30 * 86400.0  # refresh runs older than this are pruned
     api: ApiSettings = field(default_factory=ApiSettings)
 
 
@@ -163,6 +165,7 @@ _SERVICE_KEYS = {
     "negative_ttl",
     "shutdown_grace",
     "maintenance_interval",
+    "keep_runs",
 }
 _PROVIDER_OPTIONS = {"email", "deployment", "auth_header", "auth_template", "headers", "page_size"}
 _PROVIDER_KEYS = {
@@ -172,7 +175,7 @@ _PROVIDER_KEYS = {
 _DATASET_OPTIONS = {"url", "items", "paginate", "page_size", "params", "jql", "fields"}
 _DATASET_KEYS = {
     "ttl", "keys", "fetch", "negative_ttl", "key_pattern", "key_example", "max_keys",
-    "idle_retire", "min_refresh_interval", "shrink_guard", *_DATASET_OPTIONS,
+    "idle_retire", "min_refresh_interval", "shrink_guard", "keep", *_DATASET_OPTIONS,
 }  # fmt: skip
 _SHRINK_KEYS = {"enabled", "empty_from", "below", "min_items", "accept_after"}
 _CHOICES = {
@@ -405,6 +408,7 @@ def _dataset(reader: _Reader, name: str, raw: object) -> DatasetSettings:
             reader.duration(table, "min_refresh_interval", where), 10.0
         ),
         shrink_guard=shrink_guard,
+        keep_seconds=reader.duration(table, "keep", where) or 90 * 86400.0,
         name=name,
         ttl_seconds=reader.duration(table, "ttl", where),
         keys=tuple(keys),
@@ -446,6 +450,7 @@ def load_jobs(
     negative_ttl = reader.duration(service, "negative_ttl", "service") or 60.0
     shutdown_grace = reader.duration(service, "shutdown_grace", "service") or 10.0
     maintenance = reader.duration(service, "maintenance_interval", "service") or 30.0
+    keep_runs = reader.duration(service, "keep_runs", "service") or 30 * 86400.0
     refresh_ahead = service.get("refresh_ahead", 0.8)
     if not isinstance(refresh_ahead, int | float) or not 0.1 <= refresh_ahead <= 1.0:
         raise reader.fail("service.refresh_ahead", "must be a number between 0.1 and 1.0")
@@ -466,6 +471,7 @@ def load_jobs(
         negative_ttl_seconds=negative_ttl,
         shutdown_grace_seconds=shutdown_grace,
         maintenance_interval_seconds=maintenance,
+        keep_runs_seconds=keep_runs,
         api=api,
     )
 

@@ -50,6 +50,7 @@ async def running(
             reads,
             config.refresh_ahead,
             config.maintenance_interval_seconds,
+            config.keep_runs_seconds,
         )
         if schedule
         else None

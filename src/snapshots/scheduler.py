@@ -19,6 +19,9 @@ from snapshots.store import DatasetRow, Store
 
 log = get_logger(__name__)
 
+PRUNE_BATCHES = 10
+"""Batches of retention deletes per maintenance run and dataset."""
+
 
 def job_id(dataset: str, key: str) -> str:
     return f"refresh:{dataset}:{key}"
@@ -39,6 +42,7 @@ class RefreshScheduler:
         reads: ReadTracker,
         refresh_ahead: float = 0.8,
         maintenance_seconds: float = 30.0,
+        keep_runs_seconds: float = 30 * 86400.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         """`maintenance_seconds`: how often read times are written, idle keys retired and the
@@ -49,6 +53,7 @@ class RefreshScheduler:
         self._reads = reads
         self._refresh_ahead = refresh_ahead
         self._maintenance_seconds = maintenance_seconds
+        self._keep_runs_seconds = keep_runs_seconds
         self._clock = clock
         self.plan: dict[str, ProviderPlan] = {}
         self._scheduler = AsyncIOScheduler(
@@ -139,6 +144,7 @@ class RefreshScheduler:
                 for key in await self._store.retire_idle_keys(dataset.name, unread_since):
                     self.unschedule(dataset.name, key)
                     log.info("key.retired", dataset=dataset.name, key=key, reason="idle")
+            await self._prune(now)
             since = now - timedelta(hours=1)
             self.plan = make_plan(
                 self._registry,
@@ -158,6 +164,17 @@ class RefreshScheduler:
                     )
         except Exception as exc:  # housekeeping must not kill the scheduler; next run retries
             log.error("scheduler.maintenance_failed", error_type=type(exc).__name__)
+
+    async def _prune(self, now: datetime) -> None:
+        """Retention, a few small batches per maintenance run (the rest waits for the next)."""
+        for dataset in self._registry.datasets.values():
+            cutoff = now - timedelta(seconds=dataset.settings.keep_seconds)
+            for _ in range(PRUNE_BATCHES):
+                if await self._store.prune_versions(dataset.name, cutoff) == 0:
+                    break
+        for _ in range(PRUNE_BATCHES):
+            if await self._store.prune_runs(now - timedelta(seconds=self._keep_runs_seconds)) == 0:
+                break
 
     def shutdown(self) -> None:
         if self._scheduler.running:

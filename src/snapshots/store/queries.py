@@ -475,3 +475,51 @@ class Store:
         if include_data:
             return [snapshot_from_row(row, "") for row in rows]
         return [snapshot_from_row(row, "", payload=None) for row in rows]
+
+    async def prune_versions(
+        self, dataset: str, superseded_before: datetime, batch: int = 500
+    ) -> int:
+        """Delete up to `batch` versions of `dataset` replaced by a newer one before the cutoff.
+
+        The latest version of every key is never deleted. Small batches keep each transaction
+        (and its locks) short, so reads are never held up.
+        """
+        newer = snapshots.alias("newer")
+        doomed = (
+            select(snapshots.c.id)
+            .where(
+                snapshots.c.dataset == dataset,
+                select(newer.c.id)
+                .where(
+                    newer.c.dataset == snapshots.c.dataset,
+                    newer.c.key == snapshots.c.key,
+                    newer.c.version > snapshots.c.version,
+                    newer.c.fetched_at < superseded_before,
+                )
+                .exists(),
+                snapshots.c.id.not_in(
+                    select(dataset_keys.c.latest_snapshot_id).where(
+                        dataset_keys.c.latest_snapshot_id.is_not(None)
+                    )
+                ),
+            )
+            .limit(batch)
+        )
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(snapshots).where(snapshots.c.id.in_(doomed.scalar_subquery()))
+            )
+        return int(result.rowcount or 0)
+
+    async def prune_runs(self, finished_before: datetime, batch: int = 1000) -> int:
+        """Delete up to `batch` refresh runs that finished before the cutoff."""
+        doomed = (
+            select(refresh_runs.c.id)
+            .where(refresh_runs.c.finished_at < finished_before)
+            .limit(batch)
+        )
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                delete(refresh_runs).where(refresh_runs.c.id.in_(doomed.scalar_subquery()))
+            )
+        return int(result.rowcount or 0)

@@ -93,4 +93,5 @@ refresh_runs = Table(
     Column("error", Text),
     Column("snapshot_id", BigInteger, ForeignKey("snapshots.id", ondelete="SET NULL")),
     Index("refresh_runs_dataset_key_started_at_idx", "dataset", "key", "started_at"),
+    Index("refresh_runs_finished_at_idx", "finished_at"),
 )

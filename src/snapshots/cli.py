@@ -14,12 +14,14 @@ from pathlib import Path
 from types import FrameType
 
 import uvicorn
+from rich.console import Console
 
 from snapshots import __version__
 from snapshots.config import JobsConfig, Settings, load_jobs
 from snapshots.database import embedded_postgres, migrate, redacted, sqlalchemy_url
 from snapshots.errors import ConfigError
 from snapshots.logs import configure_logging, get_logger
+from snapshots.operator import OperatorError
 from snapshots.providers import BUILT_IN
 from snapshots.registry import Registry
 from snapshots.serving import start_in_thread, uvicorn_config
@@ -170,6 +172,30 @@ def cmd_token_create(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_status(args: argparse.Namespace) -> int:
+    from snapshots import operator
+
+    with operator.connect(args.url) as api:
+        operator.status(api, args.json, Console())
+    return 0
+
+
+def cmd_refresh(args: argparse.Namespace) -> int:
+    from snapshots import operator
+
+    with operator.connect(args.url) as api:
+        operator.refresh(api, args.dataset, args.key, args.wait, Console())
+    return 0
+
+
+def cmd_history(args: argparse.Namespace) -> int:
+    from snapshots import operator
+
+    with operator.connect(args.url) as api:
+        operator.history(api, args.dataset, args.key, args.diff, args.limit, Console())
+    return 0
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     with _database(settings) as url:
@@ -266,6 +292,35 @@ def build_parser() -> argparse.ArgumentParser:
     )
     create.set_defaults(func=cmd_token_create)
 
+    url_help = "the service (default: $SNAPSHOTS_URL or http://127.0.0.1:8000); token from $SNAPSHOTS_TOKEN"
+    status = commands.add_parser(
+        "status", help="datasets, keys, freshness and budgets of a running service"
+    )
+    status.add_argument("--url", help=url_help)
+    status.add_argument("--json", action="store_true", help="machine-readable output")
+    status.set_defaults(func=cmd_status)
+
+    refresh = commands.add_parser(
+        "refresh", help="force a refresh of a key, or of every key of a dataset"
+    )
+    refresh.add_argument("dataset")
+    refresh.add_argument("key", nargs="?", help="omit to refresh every key (with a progress bar)")
+    refresh.add_argument("--wait", type=float, help="wait up to this many seconds for the result")
+    refresh.add_argument("--url", help=url_help)
+    refresh.set_defaults(func=cmd_refresh)
+
+    history = commands.add_parser(
+        "history", help="versions of a key, with --diff what changed between them"
+    )
+    history.add_argument("dataset")
+    history.add_argument("key")
+    history.add_argument(
+        "--diff", action="store_true", help="items added, removed and changed per version"
+    )
+    history.add_argument("--limit", type=int, default=20, help="versions to show (default 20)")
+    history.add_argument("--url", help=url_help)
+    history.set_defaults(func=cmd_history)
+
     mig = commands.add_parser(
         "migrate", help="upgrade the database schema (default: to the newest revision)"
     )
@@ -310,6 +365,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"snapshots: configuration error: {exc.message}", file=sys.stderr)
         return EXIT_CONFIG
+    except OperatorError as exc:
+        print(f"snapshots: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
     return code

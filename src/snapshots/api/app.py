@@ -23,6 +23,7 @@ from snapshots.api.providers import list_providers
 from snapshots.api.runs import get_run
 from snapshots.api.serving import SnapshotReader
 from snapshots.api.snapshots import get_snapshot, refresh_snapshot
+from snapshots.api.status_page import status_page
 from snapshots.config import JobsConfig
 from snapshots.runtime import running
 
@@ -38,6 +39,7 @@ ROUTES = [
     refresh_dataset,
     get_run,
     list_providers,
+    status_page,
     *native.ROUTES,
 ]
 

@@ -26,7 +26,7 @@ from snapshots.runtime import Runtime
 from snapshots.store import DatasetSummary, Latest
 
 
-def _dataset_body(dataset: RegisteredDataset, summary: DatasetSummary | None) -> DatasetBody:
+def dataset_body(dataset: RegisteredDataset, summary: DatasetSummary | None) -> DatasetBody:
     summary = summary or DatasetSummary(0, 0, 0, 0)
     return DatasetBody(
         dataset=dataset.name,
@@ -43,7 +43,7 @@ def _dataset_body(dataset: RegisteredDataset, summary: DatasetSummary | None) ->
     )
 
 
-def _key_body(latest: Latest, ttl_seconds: float) -> KeyBody:
+def key_body(latest: Latest, ttl_seconds: float) -> KeyBody:
     snapshot, state = latest.snapshot, latest.state
     age = (utcnow() - snapshot.verified_at).total_seconds() if snapshot else None
     return KeyBody(
@@ -65,8 +65,8 @@ def _key_body(latest: Latest, ttl_seconds: float) -> KeyBody:
 async def _detail(runtime: Runtime, name: str) -> DatasetDetail:
     dataset = runtime.registry.dataset(name)
     summary = (await runtime.store.dataset_summaries()).get(name)
-    keys = [_key_body(latest, dataset.ttl_seconds) for latest in await runtime.store.keys_of(name)]
-    return DatasetDetail(dataset=_dataset_body(dataset, summary), keys=keys)
+    keys = [key_body(latest, dataset.ttl_seconds) for latest in await runtime.store.keys_of(name)]
+    return DatasetDetail(dataset=dataset_body(dataset, summary), keys=keys)
 
 
 @get("/api/v1/datasets", tags=["datasets"], responses=ERROR_RESPONSES, opt={"role": "reader"})
@@ -74,9 +74,7 @@ async def list_datasets(request: Request[Any, Any, State]) -> list[DatasetBody]:
     """Every dataset: provider, TTL, enabled (or why not), key counts by freshness, budget."""
     runtime = runtime_of(request.app.state)
     summaries = await runtime.store.dataset_summaries()
-    return [
-        _dataset_body(d, summaries.get(n)) for n, d in sorted(runtime.registry.datasets.items())
-    ]
+    return [dataset_body(d, summaries.get(n)) for n, d in sorted(runtime.registry.datasets.items())]
 
 
 @get(

@@ -1,0 +1,200 @@
+"""The status page at `/`: datasets, failing keys and provider budgets, rendered on the server.
+
+It is public, because a browser sends no bearer token on page load; its refresh buttons call
+the JSON API, with an operator token from the page's token field when the service has tokens.
+Everything taken from data is escaped with `html.escape` (errors can carry upstream text).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable
+from datetime import datetime
+from html import escape
+from typing import Any
+from urllib.parse import quote
+
+from litestar import MediaType, Request, Response, get
+from litestar.datastructures import State
+
+from snapshots import __version__
+from snapshots.api.auth import TokenStore
+from snapshots.api.common import runtime_of
+from snapshots.api.datasets import dataset_body, key_body
+from snapshots.api.providers import budget_body
+from snapshots.api.schemas import DatasetBody, KeyBody
+from snapshots.api.status_assets import SCRIPT, STYLE
+from snapshots.clock import utcnow
+from snapshots.runtime import Runtime
+
+RELOAD_SECONDS = 15
+FAILING = ("failed", "rejected")
+
+
+@get("/", opt={"role": None}, include_in_schema=False, media_type=MediaType.HTML)
+async def status_page(request: Request[Any, Any, State]) -> Response[str]:
+    """The service at a glance, reloading itself every 15 s."""
+    tokens: TokenStore = request.app.state.tokens
+    nonce = secrets.token_urlsafe(16)
+    page = await render(runtime_of(request.app.state), tokens.open, nonce)
+    csp = (
+        f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
+        "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
+        "frame-ancestors 'none'"
+    )
+    headers = {"Content-Security-Policy": csp, "Cache-Control": "no-store"}
+    return Response(page, media_type=MediaType.HTML, headers=headers)
+
+
+async def render(runtime: Runtime, open_mode: bool, nonce: str) -> str:
+    """The whole page; the data comes from the same helpers as `/api/v1/datasets`."""
+    summaries = await runtime.store.dataset_summaries()
+    datasets = [
+        dataset_body(d, summaries.get(n)) for n, d in sorted(runtime.registry.datasets.items())
+    ]
+    failing: list[tuple[DatasetBody, KeyBody]] = []
+    for dataset in datasets:
+        if dataset.failing:
+            keys = [
+                key_body(k, dataset.ttl_seconds)
+                for k in await runtime.store.keys_of(dataset.dataset)
+            ]
+            failing += [(dataset, k) for k in keys if k.last_outcome in FAILING]
+    auth = (
+        '<span class="muted">open mode: refreshes need no token</span>'
+        if open_mode
+        else '<label>Operator token <input id="token" type="password" autocomplete="off" '
+        'size="24" placeholder="snp_…"></label>'
+    )
+    now = utcnow()
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>snapshots status</title><link rel="icon" href="data:,">
+<noscript><meta http-equiv="refresh" content="{RELOAD_SECONDS}"></noscript>
+<style nonce="{nonce}">{STYLE}</style></head>
+<body data-auth="{"open" if open_mode else "token"}" data-reload-seconds="{RELOAD_SECONDS}">
+<header><h1>snapshots</h1>
+<span class="meta">{escape(__version__)} · {now:%Y-%m-%d %H:%M:%S} UTC · reloads every {RELOAD_SECONDS} s</span>
+{auth}</header>
+<h2>Datasets</h2>
+{_datasets_table(datasets)}
+<h2>Failing keys ({len(failing)})</h2>
+{_failing_table(failing, now)}
+<h2>Provider budgets</h2>
+{_providers_table(runtime)}
+<script nonce="{nonce}">{SCRIPT}</script>
+</body></html>
+"""
+
+
+def _table(head: Iterable[str], rows: list[str], empty: str) -> str:
+    if not rows:
+        return f'<p class="muted">{empty}</p>'
+    cells = "".join(f"<th>{h}</th>" for h in head)
+    return f"<table><thead><tr>{cells}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
+
+
+def _button(url: str, label: str) -> str:
+    return f'<button type="button" data-url="{escape(url)}">{label}</button><output aria-live="polite"></output>'
+
+
+def _colour(dataset: DatasetBody) -> tuple[str, str]:
+    """(colour, what it means): grey disabled, red some failing, amber some stale, else green."""
+    if not dataset.enabled:
+        return "grey", f"disabled: {dataset.disabled_reason}"
+    if dataset.failing:
+        return "red", f"{dataset.failing} failing"
+    if dataset.stale:
+        return "amber", f"{dataset.stale} stale"
+    return "green", "all fresh" if dataset.keys else "no keys yet"
+
+
+def _datasets_table(datasets: list[DatasetBody]) -> str:
+    rows = []
+    for d in datasets:
+        colour, meaning = _colour(d)
+        action = (
+            _button(f"/api/v1/datasets/{quote(d.dataset, safe='')}/refresh", "Refresh all")
+            if d.enabled and d.keys
+            else ""
+        )
+        rows.append(
+            f'<tr class="{colour}" data-dataset="{escape(d.dataset)}">'
+            f'<td><span class="dot"></span>{escape(d.dataset)}</td><td>{escape(meaning)}</td>'
+            f"<td>{escape(d.provider)}</td><td>{_span(d.ttl_seconds)}</td>"
+            f'<td class="num">{d.keys}</td><td class="num">{d.fresh}</td>'
+            f'<td class="num">{d.stale}</td><td class="num">{d.failing}</td><td>{action}</td></tr>'
+        )
+    head = ("Dataset", "State", "Provider", "TTL", "Keys", "Fresh", "Stale", "Failing", "")
+    return _table(head, rows, "No datasets are configured.")
+
+
+def _failing_table(failing: list[tuple[DatasetBody, KeyBody]], now: datetime) -> str:
+    rows = []
+    for dataset, key in failing:
+        url = f"/api/v1/snapshots/{quote(dataset.dataset, safe='')}/{quote(key.key, safe='/')}/refresh"
+        when = (
+            _span((now - key.last_refresh_at).total_seconds()) + " ago"
+            if key.last_refresh_at
+            else ""
+        )
+        rows.append(
+            f'<tr class="failing" data-dataset="{escape(dataset.dataset)}" data-key="{escape(key.key)}">'
+            f"<td>{escape(dataset.dataset)}</td><td>{escape(key.key)}</td>"
+            f"<td>{escape(key.last_outcome or '')}</td><td>{when}</td>"
+            f'<td class="error">{escape(key.last_error or "")}</td>'
+            f"<td>{_button(url, 'Refresh') if dataset.enabled else ''}</td></tr>"
+        )
+    head = ("Dataset", "Key", "Outcome", "Last refresh", "Last error", "")
+    return _table(head, rows, "No failing keys.")
+
+
+def _providers_table(runtime: Runtime) -> str:
+    """Providers that serve a dataset: budget use, tokens left, pause, and the plan's stretch."""
+    plans = runtime.scheduler.plan if runtime.scheduler is not None else {}
+    used_by = {d.provider.name for d in runtime.registry.datasets.values()}
+    rows = []
+    for name, provider in sorted(runtime.registry.providers.items()):
+        if name not in used_by:
+            continue
+        budget = budget_body(provider.budget.state())
+        if budget.limit:
+            limit = budget.limit
+            gauge = (
+                f'<meter min="0" max="{limit}" low="{limit * 0.7:g}" high="{limit * 0.9:g}" '
+                f'optimum="0" value="{budget.used_in_period}"></meter> '
+                f"{budget.used_in_period} / {limit} per {_span(budget.period_seconds or 0)}"
+            )
+        else:
+            gauge = f'<span class="muted">unlimited</span> ({budget.used_in_period} used)'
+        notes = []
+        if provider.disabled_reason:
+            notes.append(f"disabled: {provider.disabled_reason}")
+        if budget.paused_for_seconds > 0:
+            notes.append(
+                f"paused for {budget.paused_for_seconds:.1f} s: {budget.pause_reason or ''}"
+            )
+        plan = plans.get(name)
+        if plan is not None and plan.stretch > 1:
+            notes.append(f"intervals stretched x{plan.stretch:.2f} to fit the budget")
+        waiting = sum(budget.waiting.values())
+        rows.append(
+            f'<tr class="{"grey" if provider.disabled_reason else ""}" data-provider="{escape(name)}">'
+            f"<td>{escape(name)}</td><td>{gauge}</td>"
+            f'<td class="num">{"" if budget.tokens_left is None else budget.tokens_left}</td>'
+            f'<td class="num">{waiting}</td><td>{escape("; ".join(notes))}</td></tr>'
+        )
+    return _table(
+        ("Provider", "Used in period", "Tokens left", "Waiting", "Notes"),
+        rows,
+        "No providers in use.",
+    )
+
+
+def _span(seconds: float) -> str:
+    """A duration in its largest unit, to one decimal: 45s, 5m, 2.5h, 3d."""
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{round(seconds / size, 1):g}{unit}"
+    return f"{round(seconds, 1):g}s"

@@ -212,3 +212,70 @@ keys = ["PSCH001", "PSCH002"]
     ]  # latest versions survive whatever their age
     assert gateway.snapshot("pagerduty.schedule_users", "PSCH002").status_code == 200
     assert db.execute("SELECT count(*) FROM refresh_runs WHERE key = 'PSCH001'").fetchone() == (3,)
+
+
+def test_schedule_view_shows_both_versions_with_their_time_ranges(
+    seeded: psycopg.Connection[Any],
+) -> None:
+    rows = seeded.execute(
+        "SELECT DISTINCT version, valid_from, valid_until FROM pagerduty_schedule_users"
+        " WHERE schedule_id = 'PSCH001' ORDER BY version"
+    ).fetchall()
+    users = seeded.execute(
+        "SELECT version, user_id FROM pagerduty_schedule_users WHERE schedule_id = 'PSCH001' ORDER BY version, user_id"
+    ).fetchall()
+
+    first, second = datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)
+    assert rows == [(1, first, second), (2, second, None)]
+    expected = [(1, u["id"]) for u in pagerduty_data.on_call_users(1, 0)]
+    expected += [(2, u["id"]) for u in pagerduty_data.on_call_users(1, 1)]
+    assert users == sorted(expected)
+
+
+def test_object_dataset_views_have_one_row_per_version_or_target(
+    tmp_path: Path,
+    start_gateway: Callable[[JobsConfig], Gateway],
+    simulator: Simulator,
+    db: psycopg.Connection[Any],
+) -> None:
+    path = tmp_path / "jobs.toml"
+    path.write_text(
+        f"""
+[providers.pagerduty]
+base_url = "{simulator.url}/pagerduty"
+token = "sim-pagerduty-token"
+[providers.github]
+base_url = "{simulator.url}/github"
+token = "sim-github-token"
+[providers.jira]
+base_url = "{simulator.url}/jira"
+token = "sim-jira-token"
+deployment = "server"
+[datasets."pagerduty.escalation_policy"]
+keys = ["PPOL001"]
+[datasets."github.repo"]
+keys = ["acme/repo-02"]
+[datasets."jira.project"]
+keys = ["PRJ2"]
+"""
+    )
+    gateway = start_gateway(load_jobs(path, env={}))
+    wait_for(lambda: runs_with_outcome(db, "changed") == 3)
+
+    targets = db.execute(
+        "SELECT level, target_id FROM pagerduty_escalation_targets ORDER BY level, target_id"
+    )
+    repos = db.execute("SELECT repo, default_branch, version FROM github_repos").fetchall()
+    projects = db.execute("SELECT project, name, version FROM jira_projects").fetchall()
+
+    policy = gateway.snapshot("pagerduty.escalation_policy", "PPOL001").json()["data"]
+    expected = sorted(
+        (level, target["id"])
+        for level, rule in enumerate(policy["escalation_rules"], 1)
+        for target in rule["targets"]
+    )
+    assert targets.fetchall() == expected
+    repo = gateway.snapshot("github.repo", "acme/repo-02").json()["data"]
+    assert repos == [("acme/repo-02", repo["default_branch"], 1)]
+    project = gateway.snapshot("jira.project", "PRJ2").json()["data"]
+    assert projects == [("PRJ2", project["name"], 1)]

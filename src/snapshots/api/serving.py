@@ -46,6 +46,13 @@ class SnapshotReader:
         self._stale_if_error = runtime.config.api.stale_if_error_seconds
         runtime.refresher.add_listener(cache.invalidate)
 
+    def cached(self, dataset: str, key: str) -> CachedSnapshot | None:
+        """The hot path: the cached snapshot of a key, counted as a read, or None."""
+        cached = self.cache.get(dataset, key)
+        if cached is not None:
+            self.runtime.reads.touch(dataset, key)
+        return cached
+
     async def entry(
         self, dataset: str, key: str, max_age: float | None
     ) -> tuple[CachedSnapshot, str]:

@@ -92,6 +92,10 @@ async def get_snapshot(
     first (ISO times; limit 1-1000, default 50); `next` links the following page. These are
     parsed only on the history branch, keeping the hot read's signature to one parameter.
     """
+    reader = reader_of(request.app.state)
+    path = str(key).lstrip("/")
+    if max_age is None and (cached := reader.cached(dataset, path)) is not None:
+        return reader.respond(request, cached, "hit")  # only valid keys are ever cached
     runtime = runtime_of(request.app.state)
     registered = runtime.registry.dataset(dataset)
     key_text, is_history = split_key(registered, key, "history")
@@ -108,7 +112,6 @@ async def get_snapshot(
             query.include == "data",
         )
         return json_response(page, 200)
-    reader = reader_of(request.app.state)
     entry, how = await reader.entry(dataset, key_text, max_age)
     return reader.respond(request, entry, how)
 

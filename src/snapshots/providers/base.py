@@ -102,6 +102,15 @@ def raise_for_status(provider: str, status: int, what: str) -> None:
         raise error
 
 
+def library_failure(
+    provider: str, what: str, exc: BaseException, status: int | None
+) -> SnapshotsError:
+    """A client library's exception as the service's error: by the HTTP status it carries when
+    that status means something, else by its type (library messages can quote requests)."""
+    mapped = status_error(provider, status, what) if status is not None else None
+    return mapped if mapped is not None else transport_failure(provider, what, exc)
+
+
 def transport_failure(provider: str, what: str, exc: BaseException) -> SnapshotsError:
     """A failure with no usable status, named by type only (library messages may quote requests)."""
     if isinstance(exc, SnapshotsError):

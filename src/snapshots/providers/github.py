@@ -20,8 +20,7 @@ from snapshots.providers.base import (
     JSONValue,
     KeyFormat,
     ProviderDefinition,
-    status_error,
-    transport_failure,
+    library_failure,
 )
 from snapshots.providers.transport import GatedRequestsAdapter, UpstreamGate
 
@@ -123,12 +122,8 @@ def make_client(settings: ProviderSettings, gate: UpstreamGate) -> Any:
 
 
 def _failure(exc: Exception, what: str) -> SnapshotsError:
-    """PyGithub's exceptions as the service's errors (their messages quote bodies, not tokens)."""
-    if isinstance(exc, github.GithubException):
-        mapped = status_error("github", exc.status, what)
-        if mapped is not None:
-            return mapped
-    return transport_failure("github", what, exc)
+    status = exc.status if isinstance(exc, github.GithubException) else None
+    return library_failure("github", what, exc, status)
 
 
 def _raw(obj: CompletableGithubObject) -> dict[str, Any]:

@@ -16,8 +16,7 @@ from snapshots.providers.base import (
     JSONValue,
     KeyFormat,
     ProviderDefinition,
-    status_error,
-    transport_failure,
+    library_failure,
 )
 from snapshots.providers.transport import GatedRequestsAdapter, UpstreamGate
 
@@ -86,12 +85,8 @@ def make_client(settings: ProviderSettings, gate: UpstreamGate) -> Any:
 
 
 def _failure(exc: Exception, what: str) -> SnapshotsError:
-    status = getattr(exc, "status_code", None)
-    if isinstance(exc, jira.JIRAError) and isinstance(status, int):
-        mapped = status_error("jira", status, what)
-        if mapped is not None:
-            return mapped
-    return transport_failure("jira", what, exc)
+    status = getattr(exc, "status_code", None) if isinstance(exc, jira.JIRAError) else None
+    return library_failure("jira", what, exc, status if isinstance(status, int) else None)
 
 
 def _call(what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:

@@ -43,10 +43,6 @@ def schedule_id(n: int) -> str:
     return f"PSCH{n:03d}"
 
 
-def schedule_ids() -> list[str]:
-    return [schedule_id(n) for n in range(1, SCHEDULE_COUNT + 1)]
-
-
 def user(n: int) -> dict[str, Any]:
     """User number `n` (1-based) as GET /users/{id} shows it."""
     first = FIRST_NAMES[(n - 1) % len(FIRST_NAMES)]

@@ -20,6 +20,8 @@ from snapshots.logs import configure_logging
 from snapshots.serving import BackgroundServer, start_in_thread
 from snapshots.simulator import create_simulator_app
 
+pytest_plugins = ["pytester"]  # the testing kit is tested as another project would use it
+
 TEST_DATABASE = "snapshots_test"
 
 
@@ -109,6 +111,60 @@ def make_config(tmp_path: Path, simulator: Simulator) -> Callable[..., JobsConfi
         path = tmp_path / "jobs.toml"
         path.write_text(jobs_toml(simulator.url, **kwargs))
         return load_jobs(path, env={}, providers=("pagerduty",))
+
+    return make
+
+
+@pytest.fixture
+def every_dataset_config(tmp_path: Path, simulator: Simulator) -> Callable[..., JobsConfig]:
+    """A jobs.toml with all six built-in datasets on the simulator (PSCH001 registered).
+
+    `service`, `api` and `datasets` add TOML to those tables; providers in `without_token`
+    get no token (their datasets are disabled).
+    """
+
+    def make(
+        datasets: str = "", api: str = "", service: str = "", without_token: tuple[str, ...] = ()
+    ) -> JobsConfig:
+        tokens = {p: f'token = "sim-{p}-token"' for p in ("pagerduty", "github", "jira")}
+        for provider in without_token:
+            tokens[provider] = ""
+        path = tmp_path / "jobs.toml"
+        path.write_text(
+            f"""
+[service]
+{service}
+
+[api]
+stale_if_error = "1h"
+{api}
+
+[providers.pagerduty]
+base_url = "{simulator.url}/pagerduty"
+{tokens["pagerduty"]}
+
+[providers.github]
+base_url = "{simulator.url}/github"
+{tokens["github"]}
+
+[providers.jira]
+base_url = "{simulator.url}/jira"
+{tokens["jira"]}
+deployment = "server"
+budget = "50/1s"
+
+[datasets."pagerduty.schedule_users"]
+min_refresh_interval = "10ms"
+keys = ["PSCH001"]
+[datasets."pagerduty.escalation_policy"]
+[datasets."github.repo"]
+[datasets."github.repo_collaborators"]
+[datasets."jira.project"]
+[datasets."jira.project_issues"]
+{datasets}
+"""
+        )
+        return load_jobs(path, env={})
 
     return make
 

@@ -15,50 +15,15 @@ import pytest
 
 from helpers import Gateway, Simulator, runs_with_outcome, wait_for
 from snapshots.api.auth import create_token
-from snapshots.config import JobsConfig, load_jobs
+from snapshots.config import JobsConfig
 
 StartGateway = Callable[[JobsConfig], Gateway]
 PD = "pagerduty.schedule_users"
 
 
 @pytest.fixture
-def config(tmp_path: Path, simulator: Simulator) -> Callable[..., JobsConfig]:
-    def make(datasets: str = "", api: str = "") -> JobsConfig:
-        path = tmp_path / "jobs.toml"
-        path.write_text(
-            f"""
-[api]
-stale_if_error = "1h"
-{api}
-
-[providers.pagerduty]
-base_url = "{simulator.url}/pagerduty"
-token = "sim-pagerduty-token"
-
-[providers.github]
-base_url = "{simulator.url}/github"
-token = "sim-github-token"
-
-[providers.jira]
-base_url = "{simulator.url}/jira"
-token = "sim-jira-token"
-deployment = "server"
-budget = "50/1s"
-
-[datasets."{PD}"]
-min_refresh_interval = "10ms"
-keys = ["PSCH001"]
-[datasets."pagerduty.escalation_policy"]
-[datasets."github.repo"]
-[datasets."github.repo_collaborators"]
-[datasets."jira.project"]
-[datasets."jira.project_issues"]
-{datasets}
-"""
-        )
-        return load_jobs(path, env={})
-
-    return make
+def config(every_dataset_config: Callable[..., JobsConfig]) -> Callable[..., JobsConfig]:
+    return every_dataset_config
 
 
 def test_snapshot_carries_etag_last_modified_age_cache_control_and_stale_flag(

@@ -86,13 +86,26 @@ class UpstreamError(SnapshotsError):
 
 
 class Unavailable(SnapshotsError):
-    """No snapshot is stored and none could be obtained within the wait."""
+    """No snapshot is stored and none could be obtained within the wait.
+
+    `last_error` is the key's last refresh error; `freshness` (the API's Freshness body) is set
+    when an older snapshot exists but was refused because of `max_age`.
+    """
 
     code = "unavailable"
     status = 503
 
-    def __init__(self, message: str, retry_after: int | None = 5) -> None:
+    def __init__(
+        self,
+        message: str,
+        retry_after: int | None = 5,
+        *,
+        last_error: str | None = None,
+        freshness: object | None = None,
+    ) -> None:
         super().__init__(message, retry_after)
+        self.last_error = last_error
+        self.freshness = freshness
 
 
 class RefreshTooSoon(SnapshotsError):

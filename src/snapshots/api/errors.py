@@ -9,8 +9,8 @@ from litestar.exceptions import HTTPException
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from snapshots.api.schemas import ErrorBody, ErrorDetail
-from snapshots.errors import DatabaseUnavailable, SnapshotsError
+from snapshots.api.schemas import ErrorBody, ErrorDetail, Freshness
+from snapshots.errors import DatabaseUnavailable, SnapshotsError, Unavailable
 from snapshots.logs import get_logger
 
 log = get_logger(__name__)
@@ -19,10 +19,14 @@ _HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 
 
 
 def error_response(
-    status: int, code: str, message: str, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    headers: dict[str, str] | None = None,
+    detail: ErrorDetail | None = None,
 ) -> Response[Any]:
     return Response(
-        ErrorBody(ErrorDetail(code=code, message=message)),
+        ErrorBody(detail or ErrorDetail(code=code, message=message)),
         status_code=status,
         media_type=MediaType.JSON,
         headers=headers,
@@ -31,7 +35,11 @@ def error_response(
 
 def snapshots_error(_: Request[Any, Any, Any], exc: SnapshotsError) -> Response[Any]:
     headers = {"Retry-After": str(exc.retry_after)} if exc.retry_after is not None else None
-    return error_response(exc.status, exc.code, exc.message, headers)
+    detail = None
+    if isinstance(exc, Unavailable):
+        freshness = exc.freshness if isinstance(exc.freshness, Freshness) else None
+        detail = ErrorDetail(exc.code, exc.message, exc.last_error, freshness)
+    return error_response(exc.status, exc.code, exc.message, headers, detail)
 
 
 def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:

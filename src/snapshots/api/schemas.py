@@ -31,9 +31,14 @@ class SnapshotEnvelope(msgspec.Struct, frozen=True):
     version: int
 
 
-class ErrorDetail(msgspec.Struct, frozen=True):
+class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
+    """`last_error` and `freshness` come with 503 `unavailable`: why there is no usable snapshot
+    and, when an older one exists (refused by `max_age`), how old it is."""
+
     code: str
     message: str
+    last_error: str | None = None
+    freshness: Freshness | None = None
 
 
 class ErrorBody(msgspec.Struct, frozen=True):

@@ -18,6 +18,7 @@ from litestar.response.base import ASGIResponse
 
 from snapshots.api.cache import CachedSnapshot, SnapshotCache
 from snapshots.api.metrics import Metrics
+from snapshots.api.schemas import Freshness
 from snapshots.clock import utcnow
 from snapshots.errors import KeyLimitReached, RefreshTooSoon, Unavailable, UpstreamNotFound
 from snapshots.refresher import wait_bounded
@@ -103,6 +104,7 @@ class SnapshotReader:
             raise Unavailable(
                 f"no snapshot of {dataset} {key} yet; the last refresh failed: {result.error or result.note}",
                 retry_after=30,
+                last_error=result.error or result.note,
             )
         return latest
 
@@ -114,14 +116,23 @@ class SnapshotReader:
             started = await self.runtime.refresher.force(dataset, key, trigger="miss")
         except RefreshTooSoon:
             return latest  # refreshed moments ago; its result (or error) is what there is
-        result = await wait_bounded(
-            started, self.runtime.config.read_wait_seconds, f"{dataset} {key}"
-        )
+        ttl = self.runtime.registry.dataset(dataset).ttl_seconds
+        try:
+            result = await wait_bounded(
+                started, self.runtime.config.read_wait_seconds, f"{dataset} {key}"
+            )
+        except Unavailable as exc:  # still refreshing: say how old the refused snapshot is
+            raise Unavailable(
+                exc.message, exc.retry_after, freshness=_freshness(latest, ttl)
+            ) from None
         fresh = await self.runtime.store.latest(dataset, key)
         if result.outcome == "failed" or fresh is None or fresh.snapshot is None:
+            error = result.error or result.note
             raise Unavailable(
-                f"{dataset} {key} is {_age_of(latest):.0f}s old and could not be refreshed: {result.error}",
+                f"{dataset} {key} is {_age_of(latest):.0f}s old and could not be refreshed: {error}",
                 retry_after=30,
+                last_error=error,
+                freshness=_freshness(latest, ttl),
             )
         return fresh
 
@@ -194,6 +205,21 @@ def _header(scope: Any, name: bytes) -> str | None:
 
 def _age(entry: CachedSnapshot) -> float:
     return (utcnow() - entry.verified_at).total_seconds()
+
+
+def _freshness(latest: Latest, ttl_seconds: float) -> Freshness:
+    """The Freshness body of a stored snapshot (for errors that refuse it)."""
+    assert latest.snapshot is not None
+    age = _age_of(latest)
+    return Freshness(
+        fetched_at=latest.snapshot.fetched_at,
+        verified_at=latest.snapshot.verified_at,
+        age_seconds=round(age, 3),
+        ttl_seconds=float(ttl_seconds),
+        stale=age > ttl_seconds,
+        next_refresh_at=latest.state.next_refresh_at,
+        last_error=latest.state.last_error,
+    )
 
 
 def _age_of(latest: Latest) -> float:

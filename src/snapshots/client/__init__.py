@@ -1,0 +1,81 @@
+"""The Python client of the snapshots gateway, for integrations that used to call upstreams.
+
+from snapshots.client import SnapshotsClient
+
+with SnapshotsClient() as snapshots:  # SNAPSHOTS_URL, SNAPSHOTS_TOKEN
+    users = snapshots.pagerduty_schedule_users("PSCH001")
+"""
+
+from snapshots.client.aio import AsyncSnapshotsClient
+from snapshots.client.errors import (
+    BadRequest,
+    ClientConfigError,
+    Conflict,
+    DatasetDisabled,
+    Forbidden,
+    NotFound,
+    RefreshFailed,
+    RefreshTooSoon,
+    SnapshotsClientError,
+    Unauthorized,
+    Unavailable,
+)
+from snapshots.client.models import (
+    EscalationPolicy,
+    EscalationRule,
+    Freshness,
+    GitHubAccount,
+    GitHubCollaborator,
+    GitHubPermissions,
+    GitHubRepo,
+    History,
+    JiraIssue,
+    JiraIssueFields,
+    JiraNamed,
+    JiraProject,
+    JiraUser,
+    KeyRefresh,
+    PagerDutyReference,
+    PagerDutyUser,
+    RefreshStarted,
+    Run,
+    Snapshot,
+    Version,
+)
+from snapshots.client.sync import SnapshotsClient
+
+__all__ = [
+    "AsyncSnapshotsClient",
+    "BadRequest",
+    "ClientConfigError",
+    "Conflict",
+    "DatasetDisabled",
+    "EscalationPolicy",
+    "EscalationRule",
+    "Forbidden",
+    "Freshness",
+    "GitHubAccount",
+    "GitHubCollaborator",
+    "GitHubPermissions",
+    "GitHubRepo",
+    "History",
+    "JiraIssue",
+    "JiraIssueFields",
+    "JiraNamed",
+    "JiraProject",
+    "JiraUser",
+    "KeyRefresh",
+    "NotFound",
+    "PagerDutyReference",
+    "PagerDutyUser",
+    "RefreshFailed",
+    "RefreshStarted",
+    "RefreshTooSoon",
+    "Run",
+    "Snapshot",
+    "SnapshotsClient",
+    "SnapshotsClientError",
+    "Unauthorized",
+    "Unavailable",
+    "Version",
+]

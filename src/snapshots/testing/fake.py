@@ -1,0 +1,365 @@
+"""FakeGateway: canned snapshots answered in the gateway's own API shapes, for the test suites
+of integrations. No upstream, no database, no running gateway.
+
+It answers the routes the client uses (snapshot, history, refresh, dataset refresh, runs) with
+the real envelope, ETag/304, freshness headers and error bodies, so the real client runs
+against it unchanged: over HTTP (`serve()`) or in process (`transport()`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import unquote
+
+import httpx
+import msgspec
+
+ErrorKind = Literal[
+    "unavailable",
+    "not_found",
+    "disabled",
+    "unauthorized",
+    "forbidden",
+    "bad_request",
+    "refresh_failed",
+    "refresh_too_soon",
+]
+_ERRORS: dict[str, tuple[int, str]] = {
+    "unavailable": (503, "unavailable"),
+    "not_found": (404, "not_found"),
+    "disabled": (409, "dataset_disabled"),
+    "unauthorized": (401, "unauthorized"),
+    "forbidden": (403, "forbidden"),
+    "bad_request": (400, "malformed_key"),
+    "refresh_failed": (502, "upstream_error"),
+    "refresh_too_soon": (429, "refresh_too_soon"),
+}
+_encode = msgspec.json.Encoder().encode
+
+
+@dataclass
+class CannedVersion:
+    """One version of a canned snapshot; `age` counts from when it was added."""
+
+    data: Any
+    version: int
+    fetched_at: datetime
+    ttl_seconds: float
+    last_error: str | None
+    content_hash: str = ""
+
+    def __post_init__(self) -> None:
+        canonical = msgspec.json.encode(self.data, order="sorted")
+        self.content_hash = hashlib.sha256(canonical).hexdigest()
+
+
+@dataclass
+class CannedError:
+    """An error answered for a key: `times` answers (None: every time), then the snapshot."""
+
+    kind: ErrorKind
+    message: str
+    times: int | None
+    retry_after: int | None
+    last_error: str | None
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """A request the fake answered, for assertions (`gateway.requests`)."""
+
+    method: str
+    path: str
+    status: int
+    if_none_match: str | None
+
+
+@dataclass
+class FakeGateway:
+    """Canned snapshots by (dataset, key), errors to answer, and a log of what was asked."""
+
+    versions: dict[tuple[str, str], list[CannedVersion]] = field(default_factory=dict)
+    errors: dict[tuple[str, str], CannedError] = field(default_factory=dict)
+    requests: list[Recorded] = field(default_factory=list)
+    refreshes: list[tuple[str, str]] = field(default_factory=list)
+    tokens: dict[str, str] = field(default_factory=dict)  # token -> role (reader, operator)
+    url: str | None = None  # set while served over HTTP
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    # --- arranging ---
+
+    def add(
+        self,
+        dataset: str,
+        key: str,
+        data: Any,
+        *,
+        age: float = 0.0,
+        ttl: float = 300.0,
+        stale: bool = False,
+        last_error: str | None = None,
+    ) -> None:
+        """Serve `data` as the latest snapshot of (dataset, key), as a new version.
+
+        `stale=True` makes it older than its TTL (unless `age` says how old); `last_error`
+        is the error of a later refresh that failed (the snapshot stays served).
+        """
+        if stale and age <= ttl:
+            age = ttl * 2 + 1
+        fetched_at = datetime.now(UTC) - timedelta(seconds=age)
+        with self._lock:
+            history = self.versions.setdefault((dataset, key), [])
+            number = history[-1].version + 1 if history else 1
+            history.append(CannedVersion(data, number, fetched_at, ttl, last_error))
+
+    def fail(
+        self,
+        dataset: str,
+        key: str,
+        kind: ErrorKind = "unavailable",
+        message: str | None = None,
+        *,
+        times: int | None = None,
+        retry_after: int | None = None,
+        last_error: str | None = None,
+    ) -> None:
+        """Answer (dataset, key) with an error: `times` times (default: always), then normally.
+
+        `unavailable` is the gateway's 503 (no snapshot could be had; `last_error` says why);
+        `retry_after` sets its Retry-After header.
+        """
+        if kind not in _ERRORS:
+            raise ValueError(f"unknown error kind {kind!r}; use one of {', '.join(_ERRORS)}")
+        text = message or f"canned {kind} for {dataset} {key}"
+        with self._lock:
+            self.errors[(dataset, key)] = CannedError(kind, text, times, retry_after, last_error)
+
+    def require_token(self, token: str, role: Literal["reader", "operator"] = "reader") -> None:
+        """From now on, answer 401 without a known token (and 403 to readers refreshing)."""
+        self.tokens[token] = role
+
+    def load(self, source: str | Path | dict[str, Any]) -> None:
+        """Add snapshots from a JSON file or its parsed content. Two forms:
+
+        `{"<dataset>": {"<key>": <data>, ...}, ...}`, or, for freshness and errors,
+        `{"snapshots": [{"dataset", "key", "data", "age"?, "ttl"?, "stale"?, "last_error"?}],
+          "errors": [{"dataset", "key", "kind"?, "message"?, "times"?, "retry_after"?}]}`.
+        """
+        content = source if isinstance(source, dict) else json.loads(Path(source).read_text())
+        if not isinstance(content, dict):
+            raise ValueError(f"{source}: expected a JSON object of datasets or snapshots/errors")
+        if isinstance(content.get("snapshots"), list) or isinstance(content.get("errors"), list):
+            for item in content.get("snapshots", []):
+                options = {k: item[k] for k in ("age", "ttl", "stale", "last_error") if k in item}
+                self.add(item["dataset"], item["key"], item["data"], **options)
+            for item in content.get("errors", []):
+                options = {
+                    k: item[k]
+                    for k in ("message", "times", "retry_after", "last_error")
+                    if k in item
+                }
+                self.fail(item["dataset"], item["key"], item.get("kind", "unavailable"), **options)
+            return
+        for dataset, keys in content.items():
+            if not isinstance(keys, dict):
+                raise ValueError(f"{source}: {dataset!r} must map keys to data")
+            for key, data in keys.items():
+                self.add(dataset, key, data)
+
+    def transport(self) -> httpx.MockTransport:
+        """An httpx transport answering in process (for SnapshotsClient(transport=...))."""
+        return httpx.MockTransport(self.handle)
+
+    def count(self, path: str, status: int | None = None) -> int:
+        """How many requests for `path` were answered (with `status`, if given)."""
+        return sum(
+            1 for r in self.requests if r.path == path and (status is None or r.status == status)
+        )
+
+    # --- answering ---
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        """Answer one API request like the gateway would."""
+        response = self._answer(request)
+        with self._lock:
+            self.requests.append(
+                Recorded(
+                    request.method,
+                    request.url.path,
+                    response.status_code,
+                    request.headers.get("If-None-Match"),
+                )
+            )
+        return response
+
+    def _answer(self, request: httpx.Request) -> httpx.Response:
+        role = self._role(request.headers.get("Authorization"))
+        if role is None:
+            return _error(401, "unauthorized", "no bearer token, or an unknown one")
+        path = unquote(request.url.path)
+        if path.startswith("/api/v1/runs/"):
+            return self._run(path.rsplit("/", 1)[-1])
+        if request.method == "POST" and path.startswith("/api/v1/datasets/"):
+            return self._refresh_dataset(path.split("/")[4], role)
+        if not path.startswith("/api/v1/snapshots/"):
+            return _error(404, "not_found", f"the fake gateway does not serve {path}")
+        dataset, _, rest = path.removeprefix("/api/v1/snapshots/").partition("/")
+        if not any(d == dataset for d, _ in [*self.versions, *self.errors]):
+            return _error(404, "unknown_dataset", f"no canned snapshots of dataset {dataset!r}")
+        if request.method == "POST":
+            if role != "operator":
+                return _error(403, "forbidden", "refreshing needs an operator token")
+            return self._refresh(dataset, rest.removesuffix("/refresh"), request)
+        if (dataset, rest) not in self.versions and rest.endswith("/history"):
+            return self._history(dataset, rest.removesuffix("/history"), request)
+        return self._snapshot(dataset, rest, request)
+
+    def _role(self, authorization: str | None) -> str | None:
+        if not self.tokens:
+            return "operator"
+        token = (authorization or "").removeprefix("Bearer ").strip()
+        return self.tokens.get(token)
+
+    def _canned_error(self, dataset: str, key: str) -> httpx.Response | None:
+        with self._lock:
+            error = self.errors.get((dataset, key))
+            if error is None:
+                return None
+            if error.times is not None:
+                error.times -= 1
+                if error.times <= 0:
+                    del self.errors[(dataset, key)]
+        status, code = _ERRORS[error.kind]
+        headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
+        detail: dict[str, Any] = {"code": code, "message": error.message}
+        if error.last_error is not None:
+            detail["last_error"] = error.last_error
+        return _json(status, {"error": detail}, headers)
+
+    def _latest(self, dataset: str, key: str) -> CannedVersion | None:
+        history = self.versions.get((dataset, key))
+        return history[-1] if history else None
+
+    def _snapshot(self, dataset: str, key: str, request: httpx.Request) -> httpx.Response:
+        if (failure := self._canned_error(dataset, key)) is not None:
+            return failure
+        latest = self._latest(dataset, key)
+        if latest is None:
+            return _error(
+                404,
+                "not_found",
+                f"no canned snapshot of {dataset} {key}; add one with gateway.add({dataset!r}, {key!r}, data)",
+            )
+        return _envelope(dataset, key, latest, request.headers.get("If-None-Match"))
+
+    def _history(self, dataset: str, key: str, request: httpx.Request) -> httpx.Response:
+        history = self.versions.get((dataset, key), [])
+        limit = int(request.url.params.get("limit", "50"))
+        before = request.url.params.get("before_version")
+        include = request.url.params.get("include") == "data"
+        newest_first = [v for v in reversed(history) if before is None or v.version < int(before)]
+        page = newest_first[:limit]
+        versions = [
+            {
+                "version": v.version,
+                "content_hash": v.content_hash,
+                "item_count": len(v.data) if isinstance(v.data, list) else 1,
+                "fetched_at": v.fetched_at,
+                "verified_at": v.fetched_at,
+                "data": v.data if include else None,
+            }
+            for v in page
+        ]
+        more = len(newest_first) > limit
+        next_url = (
+            f"/api/v1/snapshots/{dataset}/{key}/history?before_version={page[-1].version}&limit={limit}"
+            if more
+            else None
+        )
+        return _json(200, {"dataset": dataset, "key": key, "versions": versions, "next": next_url})
+
+    def _refresh(self, dataset: str, key: str, request: httpx.Request) -> httpx.Response:
+        if (failure := self._canned_error(dataset, key)) is not None:
+            return failure
+        latest = self._latest(dataset, key)
+        if latest is None:
+            return _error(404, "not_found", f"no canned snapshot of {dataset} {key}")
+        with self._lock:
+            self.refreshes.append((dataset, key))
+            run_id = len(self.refreshes)
+        if request.url.params.get("wait") is None:
+            body = {"dataset": dataset, "key": key, "run_id": run_id, "status": "started"}
+            return _json(202, body, {"Location": f"/api/v1/runs/{run_id}"})
+        return _envelope(dataset, key, latest, None)
+
+    def _run(self, run_id: str) -> httpx.Response:
+        number = int(run_id) if run_id.isdigit() else 0
+        if not 0 < number <= len(self.refreshes):
+            return _error(404, "unknown_run", f"no refresh run {run_id} was started")
+        dataset, key = self.refreshes[number - 1]
+        body = {"id": number, "dataset": dataset, "key": key, "status": "unchanged"}
+        return _json(200, {**body, "trigger": "demand", "upstream_requests": 0})
+
+    def _refresh_dataset(self, dataset: str, role: str) -> httpx.Response:
+        if role != "operator":
+            return _error(403, "forbidden", "refreshing needs an operator token")
+        keys = [k for d, k in self.versions if d == dataset]
+        if not keys:
+            return _error(404, "unknown_dataset", f"no canned snapshots of dataset {dataset!r}")
+        started = []
+        for key in keys:
+            with self._lock:
+                self.refreshes.append((dataset, key))
+                started.append({"key": key, "run_id": len(self.refreshes), "status": "started"})
+        return _json(202, {"dataset": dataset, "keys": started})
+
+
+def _envelope(
+    dataset: str, key: str, canned: CannedVersion, if_none_match: str | None
+) -> httpx.Response:
+    """The gateway's snapshot answer: envelope, caching headers, 304 on a current ETag."""
+    age = max(0.0, (datetime.now(UTC) - canned.fetched_at).total_seconds())
+    stale = age > canned.ttl_seconds
+    etag = f'"{canned.content_hash}"'
+    headers = {
+        "ETag": etag,
+        "Last-Modified": format_datetime(canned.fetched_at, usegmt=True),
+        "Age": str(int(age)),
+        "Cache-Control": f"max-age={max(0, int(canned.ttl_seconds - age))}",
+        "X-Snapshot-Stale": "true" if stale else "false",
+        "X-Snapshot-Version": str(canned.version),
+    }
+    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
+        return httpx.Response(304, headers=headers)
+    body = {
+        "dataset": dataset,
+        "key": key,
+        "data": canned.data,
+        "freshness": {
+            "fetched_at": canned.fetched_at,
+            "verified_at": canned.fetched_at,
+            "age_seconds": round(age, 3),
+            "ttl_seconds": canned.ttl_seconds,
+            "stale": stale,
+            "next_refresh_at": None,
+            "last_error": canned.last_error,
+        },
+        "version": canned.version,
+    }
+    return _json(200, body, headers)
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    return httpx.Response(status, content=_encode(body), headers=all_headers)
+
+
+def _error(status: int, code: str, message: str) -> httpx.Response:
+    return _json(status, {"error": {"code": code, "message": message}})

@@ -46,7 +46,7 @@ class CachedSnapshot:
         snapshot = latest.snapshot
         assert snapshot is not None
         payload = _encode(snapshot.payload)
-        # The envelope in the field order of SnapshotEnvelope and Freshness; only age_seconds
+        # The envelope in the field order of Snapshot and Freshness; only age_seconds
         # and stale change between reads, so everything around them is encoded once.
         head = b"".join(
             [

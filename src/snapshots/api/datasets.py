@@ -10,20 +10,14 @@ from litestar.params import FromPath
 
 from snapshots.api.common import runtime_of
 from snapshots.api.providers import budget_body
-from snapshots.api.schemas import (
-    ERROR_RESPONSES,
-    DatasetBody,
-    DatasetDetail,
-    DatasetRefresh,
-    KeyBody,
-    KeyRefresh,
-)
+from snapshots.api.schemas import ERROR_RESPONSES, DatasetBody, DatasetDetail, KeyBody
 from snapshots.api.snapshots import AcceptShrink
 from snapshots.clock import utcnow
 from snapshots.errors import RefreshTooSoon
 from snapshots.registry import RegisteredDataset
 from snapshots.runtime import Runtime
 from snapshots.store import DatasetSummary, Latest
+from snapshots.wire import DatasetRefresh, KeyRefresh
 
 
 def dataset_body(dataset: RegisteredDataset, summary: DatasetSummary | None) -> DatasetBody:

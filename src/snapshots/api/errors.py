@@ -9,9 +9,10 @@ from litestar.exceptions import HTTPException
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-from snapshots.api.schemas import ErrorBody, ErrorDetail, Freshness
+from snapshots.api.schemas import ErrorBody, ErrorDetail
 from snapshots.errors import DatabaseUnavailable, SnapshotsError, Unavailable
 from snapshots.logs import get_logger
+from snapshots.wire import Freshness
 
 log = get_logger(__name__)
 

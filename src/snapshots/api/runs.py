@@ -9,24 +9,25 @@ from litestar.datastructures import State
 from litestar.params import Parameter
 
 from snapshots.api.common import runtime_of
-from snapshots.api.schemas import ERROR_RESPONSES, RunBody
+from snapshots.api.schemas import ERROR_RESPONSES
 from snapshots.errors import UnknownRun
+from snapshots.wire import Run
 
 
 @get("/api/v1/runs/{run_id:int}", tags=["runs"], responses=ERROR_RESPONSES, opt={"role": "reader"})
 async def get_run(
     request: Request[Any, Any, State],
     run_id: Annotated[int, Parameter(ge=1, le=2**63 - 1, description="a run id from a refresh")],
-) -> RunBody:
+) -> Run:
     """`running` while the refresh is in flight, then its outcome, timing and error."""
     runtime = runtime_of(request.app.state)
     running = runtime.refresher.running(run_id)
     if running is not None:
-        return RunBody(id=run_id, dataset=running[0], key=running[1], status="running")
+        return Run(id=run_id, dataset=running[0], key=running[1], status="running")
     row = await runtime.store.run(run_id)
     if row is None:
         raise UnknownRun(f"no refresh run {run_id} (runs are kept until retention prunes them)")
-    return RunBody(
+    return Run(
         id=run_id,
         dataset=row["dataset"],
         key=row["key"],

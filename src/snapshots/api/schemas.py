@@ -1,34 +1,16 @@
-"""Response bodies of the read API, as msgspec Structs (encoded once, documented in OpenAPI)."""
+"""Response bodies of the read API, as msgspec Structs (encoded once, documented in OpenAPI).
+
+The snapshot, history, refresh and run shapes the client also decodes are in `snapshots.wire`.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 
-
-class Freshness(msgspec.Struct, frozen=True):
-    """How fresh a snapshot is: when it was first seen and last confirmed, and whether it is stale."""
-
-    fetched_at: datetime
-    verified_at: datetime
-    age_seconds: float
-    ttl_seconds: float
-    stale: bool
-    next_refresh_at: datetime | None
-    last_error: str | None
-
-
-class SnapshotEnvelope(msgspec.Struct, frozen=True):
-    """The latest snapshot of a (dataset, key) with its freshness; `version` counts from 1 per key."""
-
-    dataset: str
-    key: str
-    data: Any
-    freshness: Freshness
-    version: int
+from snapshots.wire import Freshness
 
 
 class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
@@ -96,61 +78,6 @@ class ProviderBody(msgspec.Struct, frozen=True):
     budget: BudgetBody
     plan: PlanBody | None
     upstream_requests: dict[str, int]
-
-
-class RefreshAccepted(msgspec.Struct, frozen=True):
-    """A forced refresh that is running: poll `/api/v1/runs/{run_id}` for its outcome."""
-
-    dataset: str
-    key: str
-    run_id: int
-    status: str  # started | joined (a refresh of this key was already running)
-
-
-class KeyRefresh(msgspec.Struct, frozen=True):
-    key: str
-    run_id: int | None
-    status: str  # started | joined | skipped (inside the minimum interval)
-    note: str | None
-
-
-class DatasetRefresh(msgspec.Struct, frozen=True):
-    dataset: str
-    keys: list[KeyRefresh]
-
-
-class RunBody(msgspec.Struct, frozen=True):
-    """A refresh run: `running`, or its outcome with timing and error."""
-
-    id: int
-    dataset: str
-    key: str
-    status: str  # running | changed | unchanged | failed | rejected
-    trigger: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    upstream_requests: int | None = None
-    error: str | None = None
-
-
-class VersionBody(msgspec.Struct, frozen=True):
-    """One stored version of a key; `data` only with `?include=data`."""
-
-    version: int
-    content_hash: str
-    item_count: int
-    fetched_at: datetime
-    verified_at: datetime
-    data: Any = None
-
-
-class History(msgspec.Struct, frozen=True):
-    """Versions of a key, newest first; `next` is the URL of the following page (or null)."""
-
-    dataset: str
-    key: str
-    versions: list[VersionBody]
-    next: str | None
 
 
 class DatasetBody(msgspec.Struct, frozen=True):

@@ -18,12 +18,12 @@ from litestar.response.base import ASGIResponse
 
 from snapshots.api.cache import CachedSnapshot, SnapshotCache
 from snapshots.api.metrics import Metrics
-from snapshots.api.schemas import Freshness
 from snapshots.clock import utcnow
 from snapshots.errors import KeyLimitReached, RefreshTooSoon, Unavailable, UpstreamNotFound
 from snapshots.refresher import wait_bounded
 from snapshots.runtime import Runtime
 from snapshots.store import Latest
+from snapshots.wire import Freshness
 
 Body = Literal["envelope", "data"]
 _encode = msgspec.json.Encoder().encode

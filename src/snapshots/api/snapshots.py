@@ -18,18 +18,13 @@ from litestar.params import FromPath, Parameter
 from litestar.types import ASGIApp
 
 from snapshots.api.common import reader_of, runtime_of
-from snapshots.api.schemas import (
-    ERROR_RESPONSES,
-    History,
-    RefreshAccepted,
-    SnapshotEnvelope,
-    VersionBody,
-)
+from snapshots.api.schemas import ERROR_RESPONSES
 from snapshots.api.serving import json_response
 from snapshots.errors import BadParameter, MalformedKey, Unavailable, UpstreamError
 from snapshots.refresher import wait_bounded
 from snapshots.registry import RegisteredDataset
 from snapshots.runtime import Runtime
+from snapshots.wire import History, RefreshStarted, Snapshot, Version
 
 MaxAge = Annotated[
     float | None,
@@ -70,7 +65,7 @@ def split_key(registered: RegisteredDataset, path: Path, suffix: str) -> tuple[s
     responses={
         **ERROR_RESPONSES,
         200: ResponseSpec(
-            data_container=SnapshotEnvelope | History,
+            data_container=Snapshot | History,
             description="the snapshot; for .../history, a page of versions",
         ),
         304: ResponseSpec(
@@ -155,7 +150,7 @@ async def _history(
         include_data=include_data,
     )
     versions = [
-        VersionBody(
+        Version(
             version=r.version,
             content_hash=r.content_hash,
             item_count=r.item_count,
@@ -202,7 +197,7 @@ async def refresh_snapshot(
         raise MalformedKey(f"POST to /api/v1/snapshots/{dataset}/{{key}}/refresh to refresh a key")
     started = await runtime.refresher.force(dataset, key_text, accept_shrink)
     if wait is None:
-        body = RefreshAccepted(
+        body = RefreshStarted(
             dataset, key_text, started.run_id, "joined" if started.joined else "started"
         )
         return json_response(body, 202, {"Location": f"/api/v1/runs/{started.run_id}"})

@@ -20,6 +20,7 @@ import tenacity
 
 from snapshots.client.errors import ClientConfigError, Unavailable, error_from
 from snapshots.client.models import (
+    DatasetRefresh,
     EscalationPolicy,
     GitHubCollaborator,
     GitHubRepo,
@@ -285,11 +286,8 @@ class ClientCore:
     def refresh_dataset(self, dataset: str, accept_shrink: bool) -> Call[list[KeyRefresh]]:
         params = {"accept_shrink": "true"} if accept_shrink else {}
 
-        class _Body(msgspec.Struct):
-            keys: list[KeyRefresh]
-
         def parse(response: httpx.Response) -> list[KeyRefresh]:
-            return msgspec.json.decode(response.content, type=_Body).keys
+            return msgspec.json.decode(response.content, type=DatasetRefresh).keys
 
         path = f"/api/v1/datasets/{quote(dataset, safe='')}/refresh"
         return Call("POST", path, parse, params, idempotent=False)

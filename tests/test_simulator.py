@@ -644,3 +644,42 @@ def test_counters_cover_every_provider_and_reset_restores_defaults(simulator: Si
     for _ in range(2):
         simulator.http.get("/jira/rest/api/2/project/PRJ1", headers=JIRA_AUTH)
     assert simulator.counters()["jira"] == {"requests": 2, "by_status": {"200": 2}, "violations": 0}
+
+
+def test_a_sized_simulator_answers_beyond_the_default_counts_until_reset(
+    simulator: Simulator,
+) -> None:
+    beyond = {
+        "pagerduty": "/pagerduty/schedules/PSCH021/users",
+        "jira": "/jira/rest/api/2/project/PRJ51",
+        "github": "/github/repos/acme/repo-31",
+    }
+    past_new_size = {
+        "pagerduty": "/pagerduty/schedules/PSCH601/users",
+        "jira": "/jira/rest/api/2/project/PRJ601",
+        "github": "/github/repos/acme/repo-601",
+    }
+    auth = {"pagerduty": PD_AUTH, "jira": JIRA_AUTH, "github": GITHUB_AUTH}
+
+    def statuses(paths: dict[str, str]) -> dict[str, int]:
+        return {
+            p: simulator.http.get(path, headers=auth[p]).status_code for p, path in paths.items()
+        }
+
+    assert statuses(beyond) == {"pagerduty": 404, "jira": 404, "github": 404}
+
+    resized = simulator.http.put(
+        "/_sim/size", json={"schedules": 600, "projects": 600, "repos": 600}
+    )
+
+    assert resized.json() == {"schedules": 600, "projects": 600, "repos": 600}
+    assert statuses(beyond) == {"pagerduty": 200, "jira": 200, "github": 200}
+    assert statuses(past_new_size) == {"pagerduty": 404, "jira": 404, "github": 404}
+    assert simulator.http.post("/_sim/mutate/jira/PRJ600").status_code == 200
+    assert simulator.http.post("/_sim/mutate/jira/PRJ601").status_code == 404
+    assert simulator.http.put("/_sim/size", json={"repos": 0}).status_code == 400
+
+    simulator.http.post("/_sim/reset").raise_for_status()
+
+    assert simulator.http.get("/_sim/size").json() == {"schedules": 20, "projects": 50, "repos": 30}
+    assert statuses(beyond) == {"pagerduty": 404, "jira": 404, "github": 404}

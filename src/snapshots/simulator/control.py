@@ -1,7 +1,8 @@
-"""The control API under /_sim: counters, reset, latency, tokens, limits, faults and mutations."""
+"""The control API under /_sim: counters, reset, latency, sizes, tokens, limits, faults, mutations."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any, Literal
@@ -13,11 +14,11 @@ from litestar.params import FromPath, JSONBody
 
 from snapshots.simulator import github, jira, pagerduty
 from snapshots.simulator.faults import Fault, FaultKind
-from snapshots.simulator.state import PROVIDERS
+from snapshots.simulator.state import PROVIDERS, Sizes
 from snapshots.simulator.upstream import simulator_state
 
 # Whether an object id names something a provider can mutate.
-OBJECT_EXISTS: dict[str, Callable[[str], bool]] = {
+OBJECT_EXISTS: dict[str, Callable[[str, Sizes], bool]] = {
     "pagerduty": pagerduty.object_exists,
     "github": github.object_exists,
     "jira": jira.object_exists,
@@ -26,6 +27,17 @@ OBJECT_EXISTS: dict[str, Callable[[str], bool]] = {
 
 class LatencyBody(msgspec.Struct):
     seconds: float
+
+
+class SizeBody(msgspec.Struct):
+    """New object counts; a count left out keeps its current value."""
+
+    schedules: int | None = None
+    projects: int | None = None
+    repos: int | None = None
+
+
+MAX_SIZE = 1_000_000
 
 
 class TokenBody(msgspec.Struct):
@@ -83,6 +95,25 @@ async def set_latency(
     state = simulator_state(request)
     state.latency_seconds = max(0.0, data.seconds)
     return {"seconds": state.latency_seconds}
+
+
+@get("/size")
+async def get_size(request: Request[Any, Any, State]) -> dict[str, int]:
+    """How many schedules, Jira projects and GitHub repos exist."""
+    return dataclasses.asdict(simulator_state(request).sizes)
+
+
+@put("/size")
+async def set_size(
+    request: Request[Any, Any, State], data: JSONBody[SizeBody]
+) -> Response[dict[str, Any]]:
+    """Resize the sized kinds (PSCH001.., PRJ1.., acme/repo-01..); reset restores the defaults."""
+    asked = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not None}
+    if any(not 1 <= v <= MAX_SIZE for v in asked.values()):
+        return _refused(400, f"sizes must be between 1 and {MAX_SIZE}")
+    state = simulator_state(request)
+    state.sizes = dataclasses.replace(state.sizes, **asked)
+    return _ok(dataclasses.asdict(state.sizes))
 
 
 @put("/tokens/{provider:str}")
@@ -157,7 +188,7 @@ async def mutate(
     if refused := _no_provider(provider):
         return refused
     object_id = object_id.lstrip("/")
-    if not OBJECT_EXISTS[provider](object_id):
+    if not OBJECT_EXISTS[provider](object_id, simulator_state(request).sizes):
         return _refused(404, f"no {provider} object {object_id}")
     mutation = simulator_state(request).mutate(provider, object_id)
     return _ok({"provider": provider, "object": object_id, "mutation": mutation})
@@ -168,7 +199,8 @@ async def rotate_schedule(
     request: Request[Any, Any, State], schedule_id: FromPath[str]
 ) -> Response[dict[str, Any]]:
     """Change who is on call in a schedule (the same as mutating it)."""
-    if not pagerduty.object_exists(schedule_id) or not schedule_id.startswith("PSCH"):
+    sizes = simulator_state(request).sizes
+    if not pagerduty.object_exists(schedule_id, sizes) or not schedule_id.startswith("PSCH"):
         return _refused(404, f"no schedule {schedule_id}")
     return _ok(
         {
@@ -194,6 +226,8 @@ router = Router(
         counters,
         reset,
         set_latency,
+        get_size,
+        set_size,
         set_token,
         set_limit,
         clear_limit,

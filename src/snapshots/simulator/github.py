@@ -18,7 +18,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from snapshots.simulator import github_data as gh
-from snapshots.simulator.state import SimulatorState
+from snapshots.simulator.state import SimulatorState, Sizes
 from snapshots.simulator.upstream import Answer, Dialect, Endpoint, base_url, serve, simulator_state
 
 PREFIX = "/github"
@@ -108,10 +108,11 @@ DIALECT = GitHubDialect()
 
 def _repo(request: Request[Any, Any, State], owner: str, repo: str) -> tuple[int | None, int]:
     """The repo's number (None if there is no such repo) and how often it has been mutated."""
-    n = gh.repo_number(owner, repo)
+    state = simulator_state(request)
+    n = gh.repo_number(owner, repo, state.sizes.repos)
     if n is None:
         return None, 0
-    return n, simulator_state(request).mutation("github", gh.full_names()[n - 1])
+    return n, state.mutation("github", gh.full_name(n))
 
 
 @get("/repos/{owner:str}/{repo:str}")
@@ -204,6 +205,8 @@ async def user(request: Request[Any, Any, State], username: FromPath[str]) -> Re
 router = Router(PREFIX, route_handlers=[repository, collaborators, user])
 
 
-def object_exists(object_id: str) -> bool:
+def object_exists(object_id: str, sizes: Sizes) -> bool:
     """Whether `object_id` is a repository full name (`acme/repo-03`) that can be mutated."""
-    return object_id in gh.full_names()
+    owner, _, name = object_id.partition("/")
+    n = gh.repo_number(owner, name, sizes.repos)
+    return n is not None and object_id == gh.full_name(n)

@@ -37,19 +37,20 @@ def repo_name(n: int) -> str:
     return f"repo-{n:02d}"
 
 
-def full_names() -> list[str]:
-    return [f"{ORG}/{repo_name(n)}" for n in range(1, REPO_COUNT + 1)]
+def full_name(n: int) -> str:
+    return f"{ORG}/{repo_name(n)}"
 
 
-def repo_number(owner: str, name: str) -> int | None:
-    """The number behind `owner/name` (case-insensitive, as on GitHub), or None if no such repo."""
+def repo_number(owner: str, name: str, count: int = REPO_COUNT) -> int | None:
+    """The number behind `owner/name` (case-insensitive, as on GitHub), or None if no such repo
+    (the simulator has `count` repos)."""
     if owner.lower() != ORG or not name.lower().startswith("repo-"):
         return None
     digits = name[5:]
     if not digits.isdigit():
         return None
     n = int(digits)
-    return n if 1 <= n <= REPO_COUNT and name.lower() == repo_name(n) else None
+    return n if 1 <= n <= count and name.lower() == repo_name(n) else None
 
 
 def _account(api: str, login: str, number: int, kind: str) -> dict[str, Any]:

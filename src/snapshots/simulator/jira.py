@@ -18,6 +18,7 @@ from litestar.params import FromPath
 from snapshots.simulator import jira_data as jd
 from snapshots.simulator.jira_params import SearchParams, search_params
 from snapshots.simulator.jql import JqlError, parse
+from snapshots.simulator.state import Sizes
 from snapshots.simulator.upstream import Answer, Dialect, base_url, serve, simulator_state
 
 PREFIX = "/jira"
@@ -101,7 +102,7 @@ async def project(
     request: Request[Any, Any, State], version: FromPath[str], key: FromPath[str]
 ) -> Response[bytes]:
     """GET project/{key or id}: the project object."""
-    n = jd.project_number(key)
+    n = jd.project_number(key, simulator_state(request).sizes.projects)
 
     def answer(empty: bool) -> Answer:
         if version not in VERSIONS:
@@ -123,7 +124,7 @@ def _matching_issues(
         query = parse(params.jql)
     except JqlError as e:
         return _error(400, str(e))
-    n = jd.project_number(query.project)
+    n = jd.project_number(query.project, simulator_state(request).sizes.projects)
     if n is None or query.project.isdigit():
         return _error(400, f"The value '{query.project}' does not exist for the field 'project'.")
     if query.status is not None and query.status.lower() not in map(str.lower, jd.status_names()):
@@ -210,6 +211,7 @@ async def search_jql(request: Request[Any, Any, State], version: FromPath[str]) 
 router = Router(PREFIX, route_handlers=[server_info, fields, project, search, search_jql])
 
 
-def object_exists(object_id: str) -> bool:
+def object_exists(object_id: str, sizes: Sizes) -> bool:
     """Whether `object_id` is a project key (`PRJ3`) that can be mutated."""
-    return object_id in jd.project_keys()
+    n = jd.project_number(object_id, sizes.projects)
+    return n is not None and object_id == jd.project_key(n)

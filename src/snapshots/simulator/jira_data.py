@@ -1,4 +1,4 @@
-"""Deterministic Jira data in the REST API's shapes: projects PRJ1..PRJ50, their issues, users.
+"""Deterministic Jira data in the REST API's shapes: projects PRJ1..PRJ50 (by default), issues, users.
 
 `api` is the REST root the client used (e.g. `http://127.0.0.1:8001/jira/rest/api/2`), so the
 `self` links point back at the simulator.
@@ -43,12 +43,9 @@ def project_key(n: int) -> str:
     return f"PRJ{n}"
 
 
-def project_keys() -> list[str]:
-    return [project_key(n) for n in range(1, PROJECT_COUNT + 1)]
-
-
-def project_number(key_or_id: str) -> int | None:
-    """The number behind a project key (any case) or numeric id, or None if no such project."""
+def project_number(key_or_id: str, count: int = PROJECT_COUNT) -> int | None:
+    """The number behind a project key (any case) or numeric id, or None if no such project
+    (the simulator has `count` projects)."""
     upper = key_or_id.upper()
     if upper.startswith("PRJ") and upper[3:].isdigit():
         n = int(upper[3:])
@@ -56,7 +53,7 @@ def project_number(key_or_id: str) -> int | None:
         n = int(key_or_id) - 10000
     else:
         return None
-    return n if 1 <= n <= PROJECT_COUNT else None
+    return n if 1 <= n <= count else None
 
 
 def issue_count(n: int) -> int:

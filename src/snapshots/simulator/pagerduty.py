@@ -11,6 +11,7 @@ from litestar.datastructures import State
 from litestar.params import FromPath
 
 from snapshots.simulator import pagerduty_data as pd
+from snapshots.simulator.state import Sizes
 from snapshots.simulator.upstream import Answer, Dialect, serve, simulator_state
 
 DEFAULT_LIMIT = 25
@@ -55,12 +56,20 @@ class PagerDutyDialect(Dialect):
 DIALECT = PagerDutyDialect()
 
 
+def _schedule_number(request: Request[Any, Any, State]) -> Callable[[str], int | None]:
+    """`schedule_number` for as many schedules as the simulator is sized to."""
+    count = simulator_state(request).sizes.schedules
+    return lambda object_id: pd.schedule_number(object_id, count)
+
+
 @get("/schedules/{schedule_id:str}/users")
 async def schedule_users(
     request: Request[Any, Any, State], schedule_id: FromPath[str]
 ) -> Response[bytes]:
     """GET /schedules/{id}/users: the users on call in the schedule's window."""
-    return await _object(request, schedule_id, pd.schedule_number, "users", pd.on_call_users, [])
+    return await _object(
+        request, schedule_id, _schedule_number(request), "users", pd.on_call_users, []
+    )
 
 
 @get("/schedules/{schedule_id:str}")
@@ -68,7 +77,9 @@ async def schedule(
     request: Request[Any, Any, State], schedule_id: FromPath[str]
 ) -> Response[bytes]:
     """GET /schedules/{id}: the schedule object (an empty object under an `empty` fault)."""
-    return await _object(request, schedule_id, pd.schedule_number, "schedule", pd.schedule, {})
+    return await _object(
+        request, schedule_id, _schedule_number(request), "schedule", pd.schedule, {}
+    )
 
 
 @get("/escalation_policies/{policy_id:str}")
@@ -135,6 +146,9 @@ async def users(request: Request[Any, Any, State]) -> Response[bytes]:
 router = Router("/pagerduty", route_handlers=[schedule_users, schedule, escalation_policy, users])
 
 
-def object_exists(object_id: str) -> bool:
+def object_exists(object_id: str, sizes: Sizes) -> bool:
     """Whether `object_id` is a schedule or escalation policy that can be mutated."""
-    return pd.schedule_number(object_id) is not None or pd.policy_number(object_id) is not None
+    return (
+        pd.schedule_number(object_id, sizes.schedules) is not None
+        or pd.policy_number(object_id) is not None
+    )

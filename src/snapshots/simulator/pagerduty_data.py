@@ -78,12 +78,13 @@ def user(n: int) -> dict[str, Any]:
     }
 
 
-def schedule_number(object_id: str) -> int | None:
-    """The number behind a simulator schedule id, or None when the schedule does not exist."""
+def schedule_number(object_id: str, count: int = SCHEDULE_COUNT) -> int | None:
+    """The number behind a simulator schedule id, or None when the schedule does not exist
+    (the simulator has `count` schedules)."""
     if not object_id.startswith("PSCH") or not object_id[4:].isdigit():
         return None
     n = int(object_id[4:])
-    return n if 1 <= n <= SCHEDULE_COUNT else None
+    return n if 1 <= n <= count else None
 
 
 def on_call_users(n: int, rotation: int) -> list[dict[str, Any]]:

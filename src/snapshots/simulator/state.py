@@ -1,4 +1,4 @@
-"""The simulator's mutable world: counters, latency, tokens, rate limits, faults and mutations."""
+"""The simulator's mutable world: counters, latency, tokens, rate limits, faults, mutations, sizes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ from collections import Counter
 from dataclasses import dataclass, field, replace
 
 from snapshots.simulator.faults import Fault, FaultQueue
+from snapshots.simulator.github_data import REPO_COUNT
+from snapshots.simulator.jira_data import PROJECT_COUNT
+from snapshots.simulator.pagerduty_data import SCHEDULE_COUNT
 from snapshots.simulator.ratelimit import SlidingWindow, WindowStatus
 
 PROVIDERS = ("pagerduty", "github", "jira")
@@ -19,6 +22,15 @@ DEFAULT_TOKENS = {
 # With no limit set, usage is still reported against GitHub's default: 5000 requests an hour.
 DEFAULT_USAGE_REQUESTS = 5000
 DEFAULT_USAGE_PERIOD_SECONDS = 3600.0
+
+
+@dataclass(frozen=True)
+class Sizes:
+    """How many objects of each sized kind exist: PSCH001.., PRJ1.., acme/repo-01.."""
+
+    schedules: int = SCHEDULE_COUNT
+    projects: int = PROJECT_COUNT
+    repos: int = REPO_COUNT
 
 
 def _usage_windows() -> dict[str, SlidingWindow]:
@@ -34,6 +46,7 @@ class SimulatorState:
     latency_seconds: float = 0.0
     tokens: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TOKENS))
     jira_deployment: str = "Server"
+    sizes: Sizes = field(default_factory=Sizes)
     requests: Counter[str] = field(default_factory=Counter)
     by_status: Counter[tuple[str, int]] = field(default_factory=Counter)
     violations: Counter[str] = field(default_factory=Counter)
@@ -102,7 +115,8 @@ class SimulatorState:
             return self.mutations[(provider, object_id)]
 
     def reset(self) -> None:
-        """Back to defaults: counters, tokens, latency, limits, faults, mutations, deployment."""
+        """Back to defaults: counters, tokens, latency, limits, faults, mutations, deployment,
+        sizes."""
         with self._lock:
             self.requests.clear()
             self.by_status.clear()
@@ -114,6 +128,7 @@ class SimulatorState:
             self.tokens = dict(DEFAULT_TOKENS)
             self.latency_seconds = 0.0
             self.jira_deployment = "Server"
+            self.sizes = Sizes()
             self.generation += 1
 
     def counters(self) -> dict[str, dict[str, object]]:

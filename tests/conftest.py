@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from helpers import Gateway, Simulator, jobs_toml
+from helpers import Gateway, Service, Simulator, jobs_toml
 from snapshots.api.app import create_app
 from snapshots.config import JobsConfig, load_jobs
 from snapshots.database import embedded_postgres, libpq_url, migrate, sqlalchemy_url
@@ -119,16 +119,24 @@ def make_config(tmp_path: Path, simulator: Simulator) -> Callable[..., JobsConfi
 def every_dataset_config(tmp_path: Path, simulator: Simulator) -> Callable[..., JobsConfig]:
     """A jobs.toml with all six built-in datasets on the simulator (PSCH001 registered).
 
-    `service`, `api` and `datasets` add TOML to those tables; providers in `without_token`
-    get no token (their datasets are disabled).
+    `service`, `api` and `datasets` add TOML to those tables, `providers` to each named
+    provider's table, `each_dataset` to every dataset's table; providers in `without_token` get no token (their datasets are disabled).
     """
 
     def make(
-        datasets: str = "", api: str = "", service: str = "", without_token: tuple[str, ...] = ()
+        datasets: str = "",
+        api: str = "",
+        service: str = "",
+        without_token: tuple[str, ...] = (),
+        providers: dict[str, str] | None = None,
+        each_dataset: str = 'min_refresh_interval = "10ms"',
     ) -> JobsConfig:
+        extra = providers or {}
         tokens = {p: f'token = "sim-{p}-token"' for p in ("pagerduty", "github", "jira")}
         for provider in without_token:
             tokens[provider] = ""
+        for provider in tokens:
+            tokens[provider] += "\n" + extra.get(provider, "")
         path = tmp_path / "jobs.toml"
         path.write_text(
             f"""
@@ -154,13 +162,18 @@ deployment = "server"
 budget = "50/1s"
 
 [datasets."pagerduty.schedule_users"]
-min_refresh_interval = "10ms"
 keys = ["PSCH001"]
+{each_dataset}
 [datasets."pagerduty.escalation_policy"]
+{each_dataset}
 [datasets."github.repo"]
+{each_dataset}
 [datasets."github.repo_collaborators"]
+{each_dataset}
 [datasets."jira.project"]
+{each_dataset}
 [datasets."jira.project_issues"]
+{each_dataset}
 {datasets}
 """
         )
@@ -183,3 +196,14 @@ def start_gateway(
     yield start
     for gateway in started:
         gateway.stop()
+
+
+@pytest.fixture
+def services() -> Iterator[list[Service]]:
+    """`snapshots` processes a test starts; any still running at the end are killed."""
+    started: list[Service] = []
+    yield started
+    for service in started:
+        if service.process.poll() is None:
+            service.process.kill()
+            service.process.wait()

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +19,44 @@ import pytest
 from snapshots.serving import BackgroundServer
 
 SIM_TOKEN = "sim-pagerduty-token"
+SNAPSHOTS = [sys.executable, "-m", "snapshots.cli"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """This environment without SNAPSHOTS_* settings, plus `extra`: for service processes."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPSHOTS_")}
+    env.update(extra)
+    return env
+
+
+class Service:
+    """A `snapshots` process started in the background, stopped with SIGTERM like a supervisor would."""
+
+    def __init__(self, args: list[str], env: dict[str, str], port: int, log: Path) -> None:
+        self.log = log
+        self.process = subprocess.Popen(
+            [*SNAPSHOTS, *args], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
+        )
+        self.url = f"http://127.0.0.1:{port}"
+        wait_for(self._ready, timeout=60)
+
+    def _ready(self) -> bool:
+        if self.process.poll() is not None:
+            pytest.fail(f"service exited with {self.process.returncode}:\n{self.log.read_text()}")
+        try:
+            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def terminate(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=30)
 
 
 class Simulator:

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,56 +15,8 @@ import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import make_url
 
-from helpers import Simulator, jobs_toml, wait_for
+from helpers import SNAPSHOTS, Service, Simulator, child_env, free_port, jobs_toml
 from snapshots.database import alembic_config, libpq_url
-
-SNAPSHOTS = [sys.executable, "-m", "snapshots.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SNAPSHOTS_")}
-    env.update(extra)
-    return env
-
-
-class Service:
-    """A `snapshots` process started in the background, stopped with SIGTERM like a supervisor would."""
-
-    def __init__(self, args: list[str], env: dict[str, str], port: int, log: Path) -> None:
-        self.log = log
-        self.process = subprocess.Popen(
-            [*SNAPSHOTS, *args], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
-        )
-        self.url = f"http://127.0.0.1:{port}"
-        wait_for(self._ready, timeout=60)
-
-    def _ready(self) -> bool:
-        if self.process.poll() is not None:
-            pytest.fail(f"service exited with {self.process.returncode}:\n{self.log.read_text()}")
-        try:
-            return httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    def terminate(self) -> int:
-        self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout=30)
-
-
-@pytest.fixture
-def services() -> Iterator[list[Service]]:
-    started: list[Service] = []
-    yield started
-    for service in started:
-        if service.process.poll() is None:
-            service.process.kill()
-            service.process.wait()
 
 
 def test_help_lists_every_command() -> None:
@@ -95,7 +42,7 @@ def test_broken_jobs_file_exits_2_with_one_line(tmp_path: Path, text: str, expec
         [*SNAPSHOTS, "serve", "--config", str(config)],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=child_env(),
         timeout=60,
     )
 
@@ -115,10 +62,10 @@ def test_serve_on_database_url_serves_snapshots_and_stops_on_sigterm(
 ) -> None:
     config = tmp_path / "jobs.toml"
     config.write_text(jobs_toml(simulator.url, keys=("PSCH001",)))
-    port = _free_port()
+    port = free_port()
     service = Service(
         ["serve", "--config", str(config), "--port", str(port)],
-        _env(SNAPSHOTS_DATABASE_URL=database_url),
+        child_env(SNAPSHOTS_DATABASE_URL=database_url),
         port,
         tmp_path / "serve.log",
     )
@@ -147,11 +94,11 @@ def test_serve_on_database_url_serves_snapshots_and_stops_on_sigterm(
 def test_demo_runs_on_embedded_postgres_and_stops_it_on_exit(
     tmp_path: Path, services: list[Service]
 ) -> None:
-    port, simulator_port = _free_port(), _free_port()
+    port, simulator_port = free_port(), free_port()
     data_dir = tmp_path / "data"
     service = Service(
         ["demo", "--port", str(port), "--simulator-port", str(simulator_port)],
-        _env(SNAPSHOTS_DATA_DIR=str(data_dir)),
+        child_env(SNAPSHOTS_DATA_DIR=str(data_dir)),
         port,
         tmp_path / "demo.log",
     )
@@ -184,7 +131,7 @@ def test_migrate_creates_the_schema_in_an_empty_database(database_url: str) -> N
             [*SNAPSHOTS, "migrate"],
             capture_output=True,
             text=True,
-            env=_env(SNAPSHOTS_DATABASE_URL=empty),
+            env=child_env(SNAPSHOTS_DATABASE_URL=empty),
             timeout=60,
         )
         with psycopg.connect(libpq_url(empty)) as conn:
@@ -226,10 +173,10 @@ def test_sigterm_lets_the_refresh_in_flight_finish_then_exits_cleanly(
 ) -> None:
     config = tmp_path / "jobs.toml"
     config.write_text(jobs_toml(simulator.url))
-    port = _free_port()
+    port = free_port()
     service = Service(
         ["serve", "--config", str(config), "--port", str(port)],
-        _env(SNAPSHOTS_DATABASE_URL=database_url),
+        child_env(SNAPSHOTS_DATABASE_URL=database_url),
         port,
         tmp_path / "serve.log",
     )
@@ -260,8 +207,8 @@ def test_kill_9_mid_refresh_leaves_nothing_partial_and_a_restart_recovers(
 ) -> None:
     config = tmp_path / "jobs.toml"
     config.write_text(jobs_toml(simulator.url))
-    env = _env(SNAPSHOTS_DATABASE_URL=database_url)
-    port = _free_port()
+    env = child_env(SNAPSHOTS_DATABASE_URL=database_url)
+    port = free_port()
     service = Service(
         ["serve", "--config", str(config), "--port", str(port)], env, port, tmp_path / "a.log"
     )
@@ -302,14 +249,14 @@ def test_plan_prints_demand_against_the_budget_before_anything_runs(tmp_path: Pa
         [*SNAPSHOTS, "plan", "--config", str(config)],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=child_env(),
         check=True,
     ).stdout
     as_json = subprocess.run(
         [*SNAPSHOTS, "plan", "--config", str(config), "--json"],
         capture_output=True,
         text=True,
-        env=_env(),
+        env=child_env(),
         check=True,
     ).stdout
 

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import os
+import random
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -165,3 +170,31 @@ def runs_with_outcome(db: psycopg.Connection[Any], outcome: str) -> int:
     """How many refresh runs ended with `outcome`."""
     row = db.execute("SELECT count(*) FROM refresh_runs WHERE outcome = %s", (outcome,)).fetchone()
     return int(row[0]) if row else 0
+
+
+def canonical_hash(payload: Any) -> str:
+    """SHA-256 of a payload as sorted, compact JSON, computed independently of the service."""
+    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@contextlib.contextmanager
+def rotating(
+    simulator: Simulator, schedules: tuple[str, ...], every: float = 0.05
+) -> Iterator[None]:
+    """Rotate random schedules' rosters upstream in the background, so refreshes keep
+    writing new versions."""
+    stop = threading.Event()
+
+    def rotate() -> None:
+        with httpx.Client(base_url=simulator.url, timeout=5) as http:
+            while not stop.wait(every):
+                http.post(f"/_sim/mutate/pagerduty/{random.choice(schedules)}")
+
+    thread = threading.Thread(target=rotate, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)

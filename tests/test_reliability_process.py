@@ -4,12 +4,9 @@ recovered from without a restart of the service."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 import os
 import random
 import signal
-import threading
 import time
 import warnings
 from collections.abc import Iterator
@@ -20,17 +17,20 @@ import httpx
 import psycopg
 import pytest
 
-from helpers import Service, Simulator, child_env, free_port, jobs_toml, wait_for
+from helpers import (
+    Service,
+    Simulator,
+    canonical_hash,
+    child_env,
+    free_port,
+    jobs_toml,
+    rotating,
+    wait_for,
+)
 from snapshots.database import embedded_postgres, libpq_url, migrate
 
 KEYS = tuple(f"PSCH{n:03d}" for n in range(1, 11))
 PD = "pagerduty.schedule_users"
-
-
-def _canonical_hash(payload: Any) -> str:
-    """SHA-256 of the payload as sorted, compact JSON: computed here independently of the service."""
-    text = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def _check_consistent(db: psycopg.Connection[Any]) -> int:
@@ -39,7 +39,7 @@ def _check_consistent(db: psycopg.Connection[Any]) -> int:
         "SELECT id, dataset, key, version, content_hash, payload, item_count FROM snapshots"
     ).fetchall()
     for _, dataset, key, version, content_hash, payload, item_count in rows:
-        assert _canonical_hash(payload) == content_hash, f"{dataset} {key} v{version}"
+        assert canonical_hash(payload) == content_hash, f"{dataset} {key} v{version}"
         assert item_count == (len(payload) if isinstance(payload, list) else 1)
     gaps = db.execute(
         "SELECT dataset, key FROM snapshots GROUP BY dataset, key"
@@ -66,19 +66,8 @@ def _check_consistent(db: psycopg.Connection[Any]) -> int:
 
 @pytest.fixture
 def mutations(simulator: Simulator) -> Iterator[None]:
-    """Rosters keep rotating upstream, so refreshes keep writing new versions."""
-    stop = threading.Event()
-
-    def rotate() -> None:
-        with httpx.Client(base_url=simulator.url, timeout=5) as http:
-            while not stop.wait(0.05):
-                http.post(f"/_sim/mutate/pagerduty/{random.choice(KEYS)}")
-
-    thread = threading.Thread(target=rotate, daemon=True)
-    thread.start()
-    yield
-    stop.set()
-    thread.join(10)
+    with rotating(simulator, KEYS):
+        yield
 
 
 @pytest.mark.usefixtures("mutations")
@@ -121,7 +110,7 @@ def test_kill_9_at_random_points_leaves_every_row_consistent(
     for key in KEYS:
         response = httpx.get(f"{restarted.url}/api/v1/snapshots/{PD}/{key}", timeout=30)
         assert response.status_code == 200
-        assert response.headers["ETag"] == f'"{_canonical_hash(response.json()["data"])}"'
+        assert response.headers["ETag"] == f'"{canonical_hash(response.json()["data"])}"'
     restarted.terminate()
     _check_consistent(db)
 

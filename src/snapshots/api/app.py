@@ -17,6 +17,7 @@ from snapshots.api.cache import SnapshotCache
 from snapshots.api.datasets import get_dataset, list_datasets, list_keys, refresh_dataset
 from snapshots.api.errors import EXCEPTION_HANDLERS
 from snapshots.api.health import healthz, metrics, readyz
+from snapshots.api.limits import request_limits
 from snapshots.api.metrics import Metrics
 from snapshots.api.middleware import request_log
 from snapshots.api.providers import list_providers
@@ -61,7 +62,7 @@ def create_app(config: JobsConfig, database_url: str, *, schedule: bool = True) 
         route_handlers=ROUTES,
         lifespan=[lifespan],
         guards=[require_role],
-        middleware=[partial(request_log, access_log=config.api.access_log)],
+        middleware=[partial(request_log, access_log=config.api.access_log), request_limits],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(title="snapshots", version=__version__, path="/schema"),
         state=State({"tokens": tokens}),

@@ -48,7 +48,16 @@ def http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     message = str(exc.detail)
     if exc.status_code == 404:
         message = "no such route; see /schema for the API"
+    elif exc.status_code == 400 and isinstance(exc.extra, list) and exc.extra:
+        message = "invalid parameters: " + "; ".join(_problem(item) for item in exc.extra)
     return error_response(exc.status_code, code, message, dict((exc.headers or {}).items()))
+
+
+def _problem(item: Any) -> str:
+    """One parameter problem Litestar found, as `name: what is wrong`."""
+    if isinstance(item, dict):
+        return f"{item.get('key', '?')}: {item.get('message', 'invalid')}"
+    return str(item)
 
 
 def database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

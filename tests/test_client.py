@@ -120,7 +120,11 @@ def test_get_history_refresh_run_and_max_age(
         keys = client.refresh_dataset("pagerduty.escalation_policy")
         assert keys == []  # nothing registered there yet
         client.pagerduty_escalation_policy("PPOL001")
-        assert [k.key for k in client.refresh_dataset("pagerduty.escalation_policy")] == ["PPOL001"]
+        [policy_refresh] = client.refresh_dataset("pagerduty.escalation_policy")
+        assert policy_refresh.key == "PPOL001"
+        policy_run = policy_refresh.run_id
+        assert policy_run is not None
+        wait_for(lambda: client.run(policy_run).finished)
 
         before = simulator.requests()
         time.sleep(0.05)

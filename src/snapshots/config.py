@@ -135,6 +135,7 @@ class JobsConfig:
     shutdown_grace_seconds: float = 10.0
     maintenance_interval_seconds: float = 30.0
     keep_runs_seconds: float = 30 * 86400.0  # refresh runs older than this are pruned
+    leader_check_seconds: float = 2.0  # how often the active worker checks its lock
     api: ApiSettings = field(default_factory=ApiSettings)
 
 
@@ -166,6 +167,7 @@ _SERVICE_KEYS = {
     "shutdown_grace",
     "maintenance_interval",
     "keep_runs",
+    "leader_check",
 }
 _PROVIDER_OPTIONS = {"email", "deployment", "auth_header", "auth_template", "headers", "page_size"}
 _PROVIDER_KEYS = {
@@ -451,6 +453,7 @@ def load_jobs(
     shutdown_grace = reader.duration(service, "shutdown_grace", "service") or 10.0
     maintenance = reader.duration(service, "maintenance_interval", "service") or 30.0
     keep_runs = reader.duration(service, "keep_runs", "service") or 30 * 86400.0
+    leader_check = reader.duration(service, "leader_check", "service") or 2.0
     refresh_ahead = service.get("refresh_ahead", 0.8)
     if not isinstance(refresh_ahead, int | float) or not 0.1 <= refresh_ahead <= 1.0:
         raise reader.fail("service.refresh_ahead", "must be a number between 0.1 and 1.0")
@@ -472,6 +475,7 @@ def load_jobs(
         shutdown_grace_seconds=shutdown_grace,
         maintenance_interval_seconds=maintenance,
         keep_runs_seconds=keep_runs,
+        leader_check_seconds=leader_check,
         api=api,
     )
 

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from snapshots.budget import Priority, current_priority
 from snapshots.clock import utcnow
@@ -59,6 +59,33 @@ class Started:
 RefreshListener = Callable[[str, str, RefreshResult], None]
 
 
+class RefreshService(Protocol):
+    """What the API asks of a refresher: the local `Refresher`, or the active worker's."""
+
+    @property
+    def in_flight_count(self) -> int: ...
+
+    def add_listener(self, listener: RefreshListener) -> None: ...
+
+    def known_missing(self, dataset: str, key: str) -> str | None: ...
+
+    async def running(self, run_id: int) -> tuple[str, str] | None: ...
+
+    async def refresh_within(
+        self,
+        dataset: str,
+        key: str,
+        trigger: Trigger,
+        wait_seconds: float,
+        source: KeySource = "demand",
+        since: float | None = None,
+    ) -> RefreshResult: ...
+
+    async def force(
+        self, dataset: str, key: str, accept_shrink: bool = False, trigger: Trigger = "demand"
+    ) -> Started: ...
+
+
 class Refresher:
     """Runs refreshes; concurrent requests for one (dataset, key) share one upstream fetch.
 
@@ -87,6 +114,7 @@ class Refresher:
         self._listeners: list[RefreshListener] = []
         self._stretch: dict[str, float] = {}
         self._closing = False
+        self._suspended = False
 
     def known_missing(self, dataset: str, key: str) -> str | None:
         """The upstream's "not found" for this key, while its negative TTL lasts (else None)."""
@@ -108,7 +136,7 @@ class Refresher:
         """Refreshes started and not yet stored (waiting for a thread, a token or the upstream)."""
         return len(self._inflight)
 
-    def running(self, run_id: int) -> tuple[str, str] | None:
+    async def running(self, run_id: int) -> tuple[str, str] | None:
         """The (dataset, key) of a refresh still in flight, by its run id."""
         for (dataset, key), started in self._inflight.items():
             if started.run_id == run_id:
@@ -139,6 +167,8 @@ class Refresher:
         registered.check_key(key)
         if self._closing:
             raise Unavailable("the service is shutting down; retry on another replica or shortly")
+        if self._suspended:
+            raise Unavailable("this worker is not the active one; retry shortly")
         current = self._current(dataset, key, since)
         if current is not None:
             return current
@@ -352,6 +382,20 @@ class Refresher:
         if failed:
             interval = min(interval, RETRY_AFTER_FAILURE_SECONDS)
         return interval
+
+    async def suspend(self) -> None:
+        """Stop refreshing now (the leader lock was lost): cancel in-flight refreshes and take
+        no new ones until `resume`. A cancelled refresh has written nothing."""
+        self._suspended = True
+        tasks = [started.task for started in self._inflight.values()]
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            log.warning("refresher.suspended", cancelled=len(tasks))
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    def resume(self) -> None:
+        self._suspended = False
 
     async def close(self, grace_seconds: float = 10.0) -> None:
         """Take no new refreshes; give in-flight ones `grace_seconds` to finish, then cancel them.

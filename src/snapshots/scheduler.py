@@ -56,16 +56,25 @@ class RefreshScheduler:
         self._keep_runs_seconds = keep_runs_seconds
         self._clock = clock
         self.plan: dict[str, ProviderPlan] = {}
-        self._scheduler = AsyncIOScheduler(
-            timezone=UTC,
-            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
-        )
+        self._scheduler = self._new_scheduler()
         refresher.add_listener(
             lambda dataset, key, result: self.schedule(dataset, key, result.next_refresh_at)
         )
 
+    @staticmethod
+    def _new_scheduler() -> AsyncIOScheduler:
+        return AsyncIOScheduler(
+            timezone=UTC,
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+        )
+
     async def start(self) -> None:
-        """Record datasets and configured keys, then arm a job for every key of an enabled dataset."""
+        """Record datasets and configured keys, then arm a job for every key of an enabled dataset.
+
+        May be called again after `shutdown` (a worker that becomes the leader again)."""
+        if self._scheduler.running:
+            return
+        self._scheduler = self._new_scheduler()
         now = self._clock()
         await self._store.sync_datasets(
             (

@@ -16,7 +16,7 @@ from snapshots.api.auth import TokenStore, require_role
 from snapshots.api.cache import SnapshotCache
 from snapshots.api.datasets import get_dataset, list_datasets, list_keys, refresh_dataset
 from snapshots.api.errors import EXCEPTION_HANDLERS
-from snapshots.api.health import healthz, metrics, readyz
+from snapshots.api.health import healthz, metrics, readyz, worker_status
 from snapshots.api.limits import request_limits
 from snapshots.api.metrics import Metrics
 from snapshots.api.middleware import request_log
@@ -26,7 +26,7 @@ from snapshots.api.serving import SnapshotReader
 from snapshots.api.snapshots import get_snapshot, refresh_snapshot
 from snapshots.api.status_page import status_page
 from snapshots.config import JobsConfig
-from snapshots.runtime import running
+from snapshots.runtime import Role, running
 
 ROUTES = [
     healthz,
@@ -45,13 +45,17 @@ ROUTES = [
 ]
 
 
-def create_app(config: JobsConfig, database_url: str, *, schedule: bool = True) -> Litestar:
-    """The read API; its lifespan starts store, refresher and (when `schedule`) the scheduler."""
+WORKER_ROUTES = [healthz, readyz, metrics, list_providers, worker_status]
+"""A worker serves no snapshots: health, metrics and its budgets (it is where upstream calls are)."""
+
+
+def create_app(config: JobsConfig, database_url: str, *, role: Role = "serve") -> Litestar:
+    """The HTTP side of a process of `role`; its lifespan starts that role's parts."""
     tokens = TokenStore.load(config.api.tokens_file)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with running(config, database_url, schedule=schedule) as runtime:
+        async with running(config, database_url, role=role) as runtime:
             app.state.runtime = runtime
             app.state.metrics = Metrics(runtime)
             cache = SnapshotCache(config.api.cache_mib * 1024 * 1024)
@@ -59,7 +63,7 @@ def create_app(config: JobsConfig, database_url: str, *, schedule: bool = True) 
             yield
 
     return Litestar(
-        route_handlers=ROUTES,
+        route_handlers=WORKER_ROUTES if role == "worker" else [*ROUTES, worker_status],
         lifespan=[lifespan],
         guards=[require_role],
         middleware=[partial(request_log, access_log=config.api.access_log), request_limits],

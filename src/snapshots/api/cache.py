@@ -146,6 +146,14 @@ class SnapshotCache:
             if old is not None:
                 self._bytes -= old.size
 
+    def clear(self) -> None:
+        """Drop every entry (change notifications may have been missed)."""
+        with self._lock:
+            for name in self._entries:
+                self._generations[name] = self._generations.get(name, 0) + 1
+            self._entries.clear()
+            self._bytes = 0
+
     def __len__(self) -> int:
         with self._lock:
             return len(self._entries)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
+import msgspec
 from litestar import Request, Response, get
 from litestar.datastructures import State
 
@@ -38,3 +40,22 @@ async def metrics(request: Request[Any, Any, State]) -> Response[bytes]:
     """Prometheus text format."""
     body = await metrics_of(request.app.state).render()
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+class WorkerStatus(msgspec.Struct, frozen=True):
+    """This process's role and, if it runs a worker, whether it is the active one."""
+
+    role: str
+    instance: str | None
+    active: bool
+    leader_since: datetime | None
+
+
+@get("/api/v1/worker", tags=["health"], opt={"role": None})
+async def worker_status(state: State) -> WorkerStatus:
+    """Whether this process is the active worker (the one calling upstreams) and since when."""
+    runtime = runtime_of(state)
+    worker = runtime.worker
+    if worker is None:
+        return WorkerStatus(runtime.role, None, False, None)
+    return WorkerStatus(runtime.role, worker.instance, worker.active, worker.leader_since)

@@ -21,7 +21,7 @@ async def get_run(
 ) -> Run:
     """`running` while the refresh is in flight, then its outcome, timing and error."""
     runtime = runtime_of(request.app.state)
-    running = runtime.refresher.running(run_id)
+    running = await runtime.refresher.running(run_id)
     if running is not None:
         return Run(id=run_id, dataset=running[0], key=running[1], status="running")
     row = await runtime.store.run(run_id)

@@ -46,6 +46,9 @@ class SnapshotReader:
         self.metrics = metrics
         self._stale_if_error = runtime.config.api.stale_if_error_seconds
         runtime.refresher.add_listener(cache.invalidate)
+        # Other processes' refreshes arrive as NOTIFY; after a gap in those, trust nothing cached.
+        runtime.changes.subscribe(lambda change: cache.invalidate(change.dataset, change.key))
+        runtime.changes.on_gap(cache.clear)
 
     def cached(self, dataset: str, key: str) -> CachedSnapshot | None:
         """The hot path: the cached snapshot of a key, counted as a read, or None."""

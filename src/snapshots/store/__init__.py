@@ -9,12 +9,14 @@ from snapshots.store.records import (
     KeyState,
     Latest,
     Outcome,
+    RefreshRequest,
     RunTiming,
     SnapshotRecord,
     StoredRefresh,
     Trigger,
     content_hash,
 )
+from snapshots.store.requests import RequestQueue
 from snapshots.store.tables import metadata
 
 __all__ = [
@@ -25,6 +27,8 @@ __all__ = [
     "KeyState",
     "Latest",
     "Outcome",
+    "RefreshRequest",
+    "RequestQueue",
     "RunTiming",
     "SnapshotRecord",
     "Store",

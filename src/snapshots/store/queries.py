@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from snapshots.coordination import channels
 from snapshots.shrink import ShrinkGuard
 from snapshots.store.records import (
     SNAPSHOT_FIELDS,
@@ -308,7 +309,11 @@ class Store:
             )
             .returning(refresh_runs.c.id)
         )
-        return int(result.scalar_one())
+        run_id = int(result.scalar_one())
+        # Delivered at commit, so replicas refetch exactly when the change is visible.
+        change = channels.Change(dataset, key, run_id, outcome, snapshot_id)
+        await conn.execute(select(func.pg_notify(channels.CHANGES, channels.encode(change))))
+        return run_id
 
     async def allocate_run_id(self) -> int:
         """A refresh run id, taken before the run so it can be handed out; the row comes at the end.

@@ -131,3 +131,24 @@ class DatasetSummary:
     fresh: int
     stale: int  # older than the TTL, or never fetched
     failing: int  # last refresh failed or was rejected
+
+
+@dataclass(frozen=True)
+class RefreshRequest:
+    """A refresh asked of the active worker by an API replica, and how far it has got."""
+
+    id: int
+    dataset: str
+    key: str
+    forced: bool
+    accept_shrink: bool
+    looked_at: datetime | None
+    requested_at: datetime
+    status: str  # pending | claimed | started | refused | finished | expired
+    run_id: int | None = None
+    joined: bool | None = None
+    outcome: str | None = None
+    error: str | None = None
+    error_code: str | None = None
+    retry_after: int | None = None
+    not_found: bool | None = None

@@ -95,3 +95,41 @@ refresh_runs = Table(
     Index("refresh_runs_dataset_key_started_at_idx", "dataset", "key", "started_at"),
     Index("refresh_runs_finished_at_idx", "finished_at"),
 )
+
+refresh_requests = Table(
+    "refresh_requests",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("dataset", Text, nullable=False),
+    Column("key", Text, nullable=False),
+    Column("forced", Boolean, nullable=False),  # an asked-for refresh (else a cold miss)
+    Column("accept_shrink", Boolean, nullable=False, server_default=text("false")),
+    Column("looked_at", TZ),  # a cold miss: when the reader found no snapshot
+    Column("requested_at", TZ, nullable=False),
+    Column(
+        "status",
+        Text,
+        CheckConstraint(
+            "status IN ('pending', 'claimed', 'started', 'refused', 'finished', 'expired')"
+        ),
+        nullable=False,
+    ),
+    Column("run_id", BigInteger),
+    Column("joined", Boolean),
+    Column("outcome", Text),
+    Column("error", Text),
+    Column("error_code", Text),  # refused: the SnapshotsError code (refresh_too_soon, ...)
+    Column("retry_after", Integer),
+    Column("not_found", Boolean),
+    Column("updated_at", TZ, nullable=False),
+    Index("refresh_requests_pending_idx", "id", postgresql_where=text("status = 'pending'")),
+    Index("refresh_requests_updated_at_idx", "updated_at"),
+)
+
+worker_leader = Table(
+    "worker_leader",
+    metadata,
+    Column("id", Integer, CheckConstraint("id = 1"), primary_key=True),
+    Column("instance", Text, nullable=False),
+    Column("heartbeat_at", TZ),  # NULL after a clean hand-over
+)

@@ -1,0 +1,120 @@
+"""The active worker's side of refresh requests: claim what API replicas queued, run it on the
+local refresher (joining a refresh already running), and answer each step through the queue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from datetime import timedelta
+
+from snapshots.clock import utcnow
+from snapshots.coordination import channels
+from snapshots.coordination.listener import NotificationListener
+from snapshots.errors import SnapshotsError
+from snapshots.logs import get_logger
+from snapshots.refresher import Refresher, Started
+from snapshots.store import RefreshRequest, RequestQueue, Store
+
+log = get_logger(__name__)
+
+EXPIRE_SECONDS = (
+    300.0  # nobody waits longer for an answer (read_wait and refresh waits are shorter)
+)
+KEEP_ANSWERED = timedelta(hours=1)
+PRUNE_EVERY_SECONDS = 600.0
+
+
+class RequestConsumer:
+    """Claims pending requests when notified (and every `poll_seconds`, in case a notification
+    was missed) while this process is the active worker."""
+
+    def __init__(
+        self,
+        queue: RequestQueue,
+        store: Store,
+        refresher: Refresher,
+        listener: NotificationListener,
+        poll_seconds: float,
+    ) -> None:
+        self._queue = queue
+        self._store = store
+        self._refresher = refresher
+        self._poll_seconds = poll_seconds
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._handlers: set[asyncio.Task[None]] = set()
+        self._pruned = 0.0
+        listener.subscribe(channels.REQUESTS, lambda _: self._wake.set())
+
+    async def start(self) -> None:
+        if self._task is None:
+            self._wake.set()  # requests queued while no worker was active
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="requests")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        handlers = list(self._handlers)
+        for handler in handlers:
+            handler.cancel()
+        await asyncio.gather(*handlers, return_exceptions=True)
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._poll_seconds)
+            self._wake.clear()
+            try:
+                for request in await self._queue.claim(EXPIRE_SECONDS):
+                    handler = asyncio.get_running_loop().create_task(self._handle(request))
+                    self._handlers.add(handler)
+                    handler.add_done_callback(self._handlers.discard)
+                if time.monotonic() - self._pruned > PRUNE_EVERY_SECONDS:
+                    self._pruned = time.monotonic()
+                    await self._queue.prune(utcnow() - KEEP_ANSWERED)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the database may be down: the next wake or poll retries
+                log.warning("requests.claim_failed", error_type=type(exc).__name__)
+
+    async def _handle(self, request: RefreshRequest) -> None:
+        try:
+            started = await self._start(request)
+        except SnapshotsError as exc:
+            await self._queue.refused(request.id, exc.code, exc.message, exc.retry_after)
+            return
+        if started is None:
+            return
+        await self._queue.started(request.id, started.run_id, started.joined)
+        result = await asyncio.shield(started.task)
+        await self._queue.finished(
+            request.id,
+            result.run_id,
+            result.outcome,
+            result.error or result.note,
+            result.not_found,
+        )
+
+    async def _start(self, request: RefreshRequest) -> Started | None:
+        """The refresh answering `request`; None when it was answered already (a cold miss
+        whose key was refreshed after the reader looked, so no second fetch is needed)."""
+        if request.forced:
+            return await self._refresher.force(request.dataset, request.key, request.accept_shrink)
+        latest = await self._store.latest(request.dataset, request.key)
+        refreshed = latest.state.last_refresh_at if latest is not None else None
+        if (
+            latest is not None
+            and latest.snapshot is not None
+            and refreshed is not None
+            and request.looked_at is not None
+            and refreshed >= request.looked_at
+        ):
+            await self._queue.finished(
+                request.id, 0, latest.state.last_outcome or "unchanged", None, False
+            )
+            return None
+        return await self._refresher.start(request.dataset, request.key, "miss")

@@ -1,0 +1,96 @@
+"""Leader election of the active worker: a PostgreSQL session advisory lock, held on a
+dedicated connection and checked every interval. The lock goes when that connection goes.
+
+The leader also writes a heartbeat each check. A worker that wins the lock while the last
+heartbeat (of someone else) is recent waits one interval before refreshing: by then the old
+leader, if alive but cut off, has failed its own check and stopped. So refreshes by the old
+and the new leader never overlap, and a takeover takes at most two intervals.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+from typing import Any
+
+import psycopg
+
+from snapshots.coordination.listener import dedicated_connection
+
+LOCK_KEY = 0x736E617073686F74  # "snapshot": the same constant in every process of a deployment
+
+
+class Leadership:
+    """The advisory lock of this process: try to take it, check it is still held, release it."""
+
+    def __init__(self, url: str, instance: str, interval_seconds: float) -> None:
+        self._url = url
+        self.instance = instance
+        self.interval = interval_seconds
+        self._conn: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
+
+    async def try_acquire(self) -> tuple[bool, bool]:
+        """(won the lock, must wait one interval before refreshing); never raises."""
+        try:
+            conn = await self._connection()
+            row = await (
+                await conn.execute("SELECT pg_try_advisory_lock(%s)", (LOCK_KEY,))
+            ).fetchone()
+            if not row or not row[0]:
+                return False, False
+            recent = await (
+                await conn.execute(
+                    "SELECT heartbeat_at > now() - %s FROM worker_leader WHERE id = 1",
+                    (timedelta(seconds=self.interval * 2),),
+                )
+            ).fetchone()
+            await self._beat(conn)
+            return True, bool(recent and recent[0])
+        except Exception:
+            await self._drop()
+            return False, False
+
+    async def check(self) -> bool:
+        """Whether the lock is still held: the connection answers (and the heartbeat is written)
+        within one interval."""
+        conn = self._conn
+        if conn is None:
+            return False
+        try:
+            await asyncio.wait_for(self._beat(conn), self.interval)
+        except Exception:
+            await self._drop()
+            return False
+        return True
+
+    async def release(self) -> None:
+        """Hand over cleanly: clear the heartbeat (the next leader need not wait) and unlock."""
+        conn = self._conn
+        if conn is None:
+            return
+        with contextlib.suppress(Exception):
+            await conn.execute(
+                "UPDATE worker_leader SET heartbeat_at = NULL WHERE id = 1 AND instance = %s",
+                (self.instance,),
+            )
+            await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        await self._drop()
+
+    async def _beat(self, conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> None:
+        await conn.execute(
+            "INSERT INTO worker_leader (id, instance, heartbeat_at) VALUES (1, %s, now())"
+            " ON CONFLICT (id) DO UPDATE SET instance = excluded.instance, heartbeat_at = now()",
+            (self.instance,),
+        )
+
+    async def _connection(self) -> psycopg.AsyncConnection[tuple[Any, ...]]:
+        if self._conn is None or self._conn.closed:
+            self._conn = await dedicated_connection(self._url)
+        return self._conn
+
+    async def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                await conn.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -56,6 +57,7 @@ class RefreshScheduler:
         self._keep_runs_seconds = keep_runs_seconds
         self._clock = clock
         self.plan: dict[str, ProviderPlan] = {}
+        self._slots: dict[str, asyncio.Semaphore] = {}
         self._scheduler = self._new_scheduler()
         refresher.add_listener(
             lambda dataset, key, result: self.schedule(dataset, key, result.next_refresh_at)
@@ -75,6 +77,7 @@ class RefreshScheduler:
         if self._scheduler.running:
             return
         self._scheduler = self._new_scheduler()
+        self._slots = {}  # semaphores belong to the running event loop
         now = self._clock()
         await self._store.sync_datasets(
             (
@@ -127,9 +130,24 @@ class RefreshScheduler:
             replace_existing=True,
         )
 
+    def _admission(self, dataset: str) -> asyncio.Semaphore:
+        """Scheduled refreshes of one provider in flight at once: twice its fetch threads.
+
+        Without it, thousands of keys due together (a first start) would all queue for a
+        database connection and time out, some after spending their upstream request.
+        """
+        provider = self._registry.dataset(dataset).provider
+        slots = self._slots.get(provider.name)
+        if slots is None:
+            slots = self._slots[provider.name] = asyncio.Semaphore(
+                2 * provider.settings.concurrency
+            )
+        return slots
+
     async def _refresh(self, dataset: str, key: str) -> None:
         try:
-            await self._refresher.refresh(dataset, key, "schedule", source="config")
+            async with self._admission(dataset):
+                await self._refresher.refresh(dataset, key, "schedule", source="config")
         except Exception as exc:  # the job must never die silently; the key is retried later
             log.error(
                 "scheduler.refresh_failed", dataset=dataset, key=key, error_type=type(exc).__name__

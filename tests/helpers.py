@@ -119,12 +119,14 @@ def jobs_toml(
     ttl: str = "5m",
     keys: tuple[str, ...] = (),
     extra: str = "",
+    service: str = "",
 ) -> str:
     token_line = f'token = "{token}"' if token is not None else ""
     key_list = ", ".join(f'"{k}"' for k in keys)
     return f"""
 [service]
 read_wait = "10s"
+{service}
 
 [providers.pagerduty]
 base_url = "{simulator_url}/pagerduty"

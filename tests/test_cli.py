@@ -22,7 +22,7 @@ from snapshots.database import alembic_config, libpq_url
 def test_help_lists_every_command() -> None:
     result = subprocess.run([*SNAPSHOTS, "--help"], capture_output=True, text=True, check=True)
 
-    for command in ("serve", "migrate", "simulate", "demo"):
+    for command in ("serve", "api", "worker", "migrate", "simulate", "demo", "status", "refresh"):
         assert f"    {command} " in result.stdout
 
 

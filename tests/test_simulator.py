@@ -172,6 +172,7 @@ def test_pagerduty_over_its_limit_answers_429_with_ratelimit_headers(
     assert simulator.counters()["pagerduty"] == {
         "requests": 3,
         "by_status": {"200": 2, "429": 1},
+        "by_instance": {"": 3},  # untagged: not sent by a gateway
         "violations": 1,
     }
 
@@ -311,6 +312,7 @@ def test_github_matching_etag_gets_304_that_skips_the_rate_limit(simulator: Simu
     assert simulator.counters()["github"] == {
         "requests": 3,
         "by_status": {"200": 1, "304": 1, "403": 1},
+        "by_instance": {"": 3},
         "violations": 1,
     }
 
@@ -494,6 +496,7 @@ def test_error_fault_answers_before_auth_then_clears(simulator: Simulator) -> No
     assert simulator.counters()["pagerduty"] == {
         "requests": 2,
         "by_status": {"401": 1, "503": 1},
+        "by_instance": {"": 2},
         "violations": 0,
     }
 
@@ -631,9 +634,19 @@ def test_counters_cover_every_provider_and_reset_restores_defaults(simulator: Si
     for _ in range(2):
         simulator.http.get("/jira/rest/api/2/project/PRJ1", headers=JIRA_AUTH)
     assert simulator.counters() == {
-        "pagerduty": {"requests": 1, "by_status": {"503": 1}, "violations": 0},
-        "github": {"requests": 1, "by_status": {"401": 1}, "violations": 0},
-        "jira": {"requests": 2, "by_status": {"200": 1, "429": 1}, "violations": 1},
+        "pagerduty": {
+            "requests": 1,
+            "by_status": {"503": 1},
+            "by_instance": {"": 1},
+            "violations": 0,
+        },
+        "github": {"requests": 1, "by_status": {"401": 1}, "by_instance": {"": 1}, "violations": 0},
+        "jira": {
+            "requests": 2,
+            "by_status": {"200": 1, "429": 1},
+            "by_instance": {"": 2},
+            "violations": 1,
+        },
     }
 
     simulator.http.post("/_sim/reset").raise_for_status()
@@ -643,7 +656,22 @@ def test_counters_cover_every_provider_and_reset_restores_defaults(simulator: Si
     assert repo.json()["pushed_at"] == github_data.repository("", 3, mutation=0)["pushed_at"]
     for _ in range(2):
         simulator.http.get("/jira/rest/api/2/project/PRJ1", headers=JIRA_AUTH)
-    assert simulator.counters()["jira"] == {"requests": 2, "by_status": {"200": 2}, "violations": 0}
+    assert simulator.counters()["jira"] == {
+        "requests": 2,
+        "by_status": {"200": 2},
+        "by_instance": {"": 2},
+        "violations": 0,
+    }
+
+
+def test_requests_are_counted_by_the_gateway_instance_in_their_user_agent(
+    simulator: Simulator,
+) -> None:
+    for agent in ("pagerduty/7 snapshots/0.1 snapshots-instance/worker-a", "curl/8", ""):
+        headers = {**PD_AUTH, "User-Agent": agent}
+        simulator.http.get("/pagerduty/schedules/PSCH001", headers=headers)
+
+    assert simulator.counters()["pagerduty"]["by_instance"] == {"": 2, "worker-a": 1}
 
 
 def test_a_sized_simulator_answers_beyond_the_default_counts_until_reset(

@@ -1,4 +1,4 @@
-"""The `snapshots` command: serve, migrate, simulate, demo."""
+"""The `snapshots` command: serve, api, worker, migrate, simulate, demo and operator tools."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ from snapshots import __version__
 from snapshots.config import JobsConfig, Settings, load_jobs
 from snapshots.database import embedded_postgres, migrate, redacted, sqlalchemy_url
 from snapshots.errors import ConfigError
+from snapshots.instance import Role, instance_name
 from snapshots.logs import configure_logging, get_logger
 from snapshots.operator import OperatorError
 from snapshots.providers import BUILT_IN
@@ -97,6 +98,7 @@ def _serve(
     port: int,
     migrate_first: bool,
     data_dir: Path | None = None,
+    role: Role = "serve",
 ) -> None:
     from snapshots.api.app import create_app
 
@@ -104,8 +106,14 @@ def _serve(
         log.info("database.selected", url=redacted(url))
         if migrate_first:
             migrate(url)
-        log.info("service.starting", url=f"http://{host}:{port}", config=str(config.path))
-        uvicorn.Server(uvicorn_config(create_app(config, url), host, port)).run()
+        log.info(
+            "service.starting",
+            role=role,
+            instance=instance_name(),
+            url=f"http://{host}:{port}",
+            config=str(config.path),
+        )
+        uvicorn.Server(uvicorn_config(create_app(config, url, role=role), host, port)).run()
 
 
 def _check_exposure(config: JobsConfig, host: str) -> None:
@@ -130,10 +138,11 @@ def _check_exposure(config: JobsConfig, host: str) -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    """`serve`, `api` and `worker`: the same process with different parts (args.role)."""
     settings = Settings.from_env()
     config = _load_config(args.config or settings.config_path)
     _check_exposure(config, args.host)
-    _serve(config, settings, args.host, args.port, not args.no_migrate)
+    _serve(config, settings, args.host, args.port, not args.no_migrate, role=args.role)
     return 0
 
 
@@ -258,18 +267,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"snapshots {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    serve = commands.add_parser(
-        "serve", help="run the read API and the refresh scheduler in one process"
-    )
-    serve.add_argument(
-        "--config", type=Path, help="jobs file (default: $SNAPSHOTS_CONFIG or ./jobs.toml)"
-    )
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=8000, help="port to bind (default 8000)")
-    serve.add_argument(
-        "--no-migrate", action="store_true", help="do not upgrade the schema on start"
-    )
-    serve.set_defaults(func=cmd_serve)
+    roles: list[tuple[Role, str, int]] = [
+        ("serve", "run the read API and a worker in one process (the default deployment)", 8000),
+        ("api", "run the read API only; refreshes are asked of the active worker", 8000),
+        (
+            "worker",
+            "run a worker: refreshes while it holds the leader lock, else stands by "
+            "(HTTP: health, metrics, budgets)",
+            8001,
+        ),
+    ]
+    for role, help_text, default_port in roles:
+        serve = commands.add_parser(role, help=help_text)
+        serve.add_argument(
+            "--config", type=Path, help="jobs file (default: $SNAPSHOTS_CONFIG or ./jobs.toml)"
+        )
+        serve.add_argument(
+            "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)"
+        )
+        serve.add_argument(
+            "--port", type=int, default=default_port, help=f"port to bind (default {default_port})"
+        )
+        serve.add_argument(
+            "--no-migrate", action="store_true", help="do not upgrade the schema on start"
+        )
+        serve.set_defaults(func=cmd_serve, role=role)
 
     plan = commands.add_parser(
         "plan", help="print requests per hour each provider needs vs its budget"

@@ -440,10 +440,11 @@ def load_jobs(
     service = reader.table(top.get("service", {}), "service", _SERVICE_KEYS)
     api_table = reader.table(top.get("api", {}), "api", _API_KEYS)
     tokens_file = reader.string(api_table, "tokens_file", "api")
+    tokens_path = (path.parent / Path(tokens_file).expanduser()).resolve() if tokens_file else None
+    if env.get("SNAPSHOTS_TOKENS_FILE"):  # a mounted secret in a container
+        tokens_path = Path(env["SNAPSHOTS_TOKENS_FILE"]).expanduser().resolve()
     api = ApiSettings(
-        tokens_file=(path.parent / Path(tokens_file).expanduser()).resolve()
-        if tokens_file
-        else None,
+        tokens_file=tokens_path,
         cache_mib=_or(reader.integer(api_table, "cache_mib", "api", 1, 65536), 64),
         stale_if_error_seconds=int(reader.duration(api_table, "stale_if_error", "api") or 86400),
         access_log=_or_bool(reader.boolean(api_table, "access_log", "api"), True),

@@ -1,13 +1,17 @@
-"""This process's instance name: in logs, the leader record, and a tag on every upstream
-request's User-Agent, so an upstream (or the simulator) can tell replicas apart."""
+"""This process's identity: its role, and its instance name (in logs, the leader record, and
+a tag on every upstream request's User-Agent, so an upstream can tell replicas apart)."""
 
 from __future__ import annotations
 
 import os
 import re
 import socket
+from typing import Literal
 
 from snapshots import __version__
+
+Role = Literal["serve", "api", "worker"]
+"""serve: read API and a worker; api: read API only; worker: scheduler and refresher only."""
 
 
 def instance_name() -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Literal
 
 from snapshots.config import JobsConfig
 from snapshots.coordination.changes import ChangeFeed
@@ -21,7 +20,7 @@ from snapshots.coordination.remote import RemoteRefresher
 from snapshots.coordination.routed import RoutedRefresher
 from snapshots.coordination.worker import Worker
 from snapshots.database import libpq_url
-from snapshots.instance import instance_name
+from snapshots.instance import Role, instance_name
 from snapshots.logs import get_logger, register_secret
 from snapshots.reads import ReadTracker
 from snapshots.refresher import Refresher, RefreshService
@@ -30,8 +29,6 @@ from snapshots.scheduler import RefreshScheduler
 from snapshots.store import RequestQueue, Store, create_engine
 
 log = get_logger(__name__)
-
-Role = Literal["serve", "api", "worker"]
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,8 @@ from snapshots.api.serving import SnapshotReader
 from snapshots.api.snapshots import get_snapshot, refresh_snapshot
 from snapshots.api.status_page import status_page
 from snapshots.config import JobsConfig
-from snapshots.runtime import Role, running
+from snapshots.instance import Role
+from snapshots.runtime import running
 
 ROUTES = [
     healthz,

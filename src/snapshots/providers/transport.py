@@ -6,6 +6,7 @@ adapter), so pagination pages and library-internal retries each pass through it 
 
 from __future__ import annotations
 
+import functools
 import random
 import threading
 import time
@@ -22,6 +23,7 @@ import requests.adapters
 import requests.structures
 
 from snapshots.budget import Budget, current_priority
+from snapshots.instance import user_agent_tag
 from snapshots.logs import get_logger
 
 log = get_logger(__name__)
@@ -146,6 +148,20 @@ class UpstreamGate:
             return response
 
 
+@functools.cache
+def _tag() -> str:
+    return user_agent_tag()
+
+
+def tagged(user_agent: str | None) -> str:
+    """The library's User-Agent with this gateway instance's tag, so upstreams (and the
+    simulator) can tell which replica called."""
+    tag = _tag()
+    if not user_agent:
+        return tag
+    return user_agent if user_agent.endswith(tag) else f"{user_agent} {tag}"
+
+
 def _lower(headers: Any) -> Mapping[str, str]:
     return {str(k).lower(): str(v) for k, v in headers.items()}
 
@@ -158,6 +174,7 @@ class GatedHttpx2Transport(httpx2.BaseTransport):
         self._inner = inner or httpx2.HTTPTransport()
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
+        request.headers["User-Agent"] = tagged(request.headers.get("User-Agent"))
         return self._gate.send(
             lambda: self._inner.handle_request(request), (httpx2.TransportError,)
         )
@@ -174,6 +191,7 @@ class GatedHttpxTransport(httpx.BaseTransport):
         self._inner = inner or httpx.HTTPTransport()
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
+        request.headers["User-Agent"] = tagged(request.headers.get("User-Agent"))
         return self._gate.send(lambda: self._inner.handle_request(request), (httpx.TransportError,))
 
     def close(self) -> None:
@@ -261,6 +279,7 @@ class GatedRequestsAdapter(requests.adapters.HTTPAdapter):
     def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:  # type: ignore[override]
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
+        request.headers["User-Agent"] = tagged(request.headers.get("User-Agent"))
         if self._cache is not None:
             self._cache.prepare(request)
         response = self._gate.send(

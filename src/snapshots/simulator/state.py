@@ -49,6 +49,7 @@ class SimulatorState:
     sizes: Sizes = field(default_factory=Sizes)
     requests: Counter[str] = field(default_factory=Counter)
     by_status: Counter[tuple[str, int]] = field(default_factory=Counter)
+    by_instance: Counter[tuple[str, str]] = field(default_factory=Counter)
     violations: Counter[str] = field(default_factory=Counter)
     mutations: Counter[tuple[str, str]] = field(default_factory=Counter)
     limits: dict[str, SlidingWindow] = field(default_factory=dict)
@@ -57,11 +58,13 @@ class SimulatorState:
     generation: int = 0  # bumped by reset; requests from an older generation are not counted
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def count(self, provider: str, status: int) -> None:
-        """Count one answer of a fake upstream, whatever its status."""
+    def count(self, provider: str, status: int, instance: str = "") -> None:
+        """Count one answer of a fake upstream, whatever its status, and which gateway
+        instance asked (the `snapshots-instance/NAME` tag of its User-Agent, if any)."""
         with self._lock:
             self.requests[provider] += 1
             self.by_status[(provider, status)] += 1
+            self.by_instance[(provider, instance)] += 1
 
     def count_violation(self, provider: str) -> None:
         with self._lock:
@@ -120,6 +123,7 @@ class SimulatorState:
         with self._lock:
             self.requests.clear()
             self.by_status.clear()
+            self.by_instance.clear()
             self.violations.clear()
             self.mutations.clear()
             self.limits.clear()
@@ -132,7 +136,7 @@ class SimulatorState:
             self.generation += 1
 
     def counters(self) -> dict[str, dict[str, object]]:
-        """Per provider: answers given, answers by status, and rate-limit violations."""
+        """Per provider: answers given, by status and by gateway instance, and rate-limit violations."""
         with self._lock:
             out: dict[str, dict[str, object]] = {}
             for provider in PROVIDERS:
@@ -141,9 +145,13 @@ class SimulatorState:
                     for (p, status), n in sorted(self.by_status.items())
                     if p == provider
                 }
+                instances = {
+                    name: n for (p, name), n in sorted(self.by_instance.items()) if p == provider
+                }
                 out[provider] = {
                     "requests": self.requests[provider],
                     "by_status": statuses,
+                    "by_instance": instances,
                     "violations": self.violations[provider],
                 }
             return out

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import re
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
@@ -102,6 +103,15 @@ def request_target(request: Request[Any, Any, State]) -> str:
     return f"{request.url.path}?{query}" if query else request.url.path
 
 
+_INSTANCE = re.compile(r"snapshots-instance/([A-Za-z0-9._-]+)")
+
+
+def instance_of(request: Request[Any, Any, State]) -> str:
+    """The gateway instance that sent a request, from its User-Agent tag ("" if untagged)."""
+    match = _INSTANCE.search(request.headers.get("user-agent", ""))
+    return match.group(1) if match else ""
+
+
 def retry_after_seconds(retry_after: str | None) -> int | None:
     """Whole seconds a raw Retry-After value asks for (delta-seconds or an HTTP date)."""
     if retry_after is None:
@@ -173,5 +183,5 @@ async def serve(
     answer = await _answer(request, dialect, endpoint, state, authenticate, generation)
     answer = dialect.finish(request, answer, state)
     if state.generation == generation:
-        state.count(dialect.name, answer.status)
+        state.count(dialect.name, answer.status, instance_of(request))
     return answer.response()

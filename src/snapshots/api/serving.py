@@ -31,7 +31,7 @@ _encode = msgspec.json.Encoder().encode
 
 def _etag_matches(header: str, etag: str) -> bool:
     """If-None-Match uses the weak comparison: W/ prefixes are ignored (RFC 9110 13.1.2)."""
-    if header.strip() == "*":
+    if header == etag or header.strip() == "*":  # the client's own ETag back: the usual case
         return True
     bare = etag.removeprefix("W/")
     return any(candidate.strip().removeprefix("W/") == bare for candidate in header.split(","))
@@ -153,8 +153,7 @@ class SnapshotReader:
         the hot path, and Litestar's Response would resolve media type, encoders and headers
         again on every read.
         """
-        now = utcnow()
-        age = max(0.0, (now - entry.verified_at).total_seconds())
+        age = max(0.0, time.time() - entry.verified_timestamp)
         stale = age > entry.ttl_seconds
         headers = [
             *entry.static_headers,

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from helpers import Gateway, Service, Simulator, jobs_toml
+from helpers import Gateway, Service, Simulator, child_env, free_port, jobs_toml
 from snapshots.api.app import create_app
 from snapshots.config import JobsConfig, load_jobs
 from snapshots.database import embedded_postgres, libpq_url, migrate, sqlalchemy_url
@@ -197,6 +197,36 @@ def start_gateway(
     yield start
     for gateway in started:
         gateway.stop()
+
+
+@pytest.fixture
+def run_service(
+    tmp_path: Path, database_url: str, services: list[Service]
+) -> Callable[..., Service]:
+    """Start `snapshots ROLE --config CONFIG` against the test database (or `database`), on
+    `port` (default: a free one), logging to `<tmp>/<name>.log`; `env` adds variables."""
+
+    def run(
+        config: Path,
+        *,
+        role: str = "serve",
+        name: str = "serve",
+        port: int | None = None,
+        database: str | None = None,
+        args: tuple[str, ...] = (),
+        **env: str,
+    ) -> Service:
+        port = port or free_port()
+        service = Service(
+            [role, "--config", str(config), "--port", str(port), *args],
+            child_env(SNAPSHOTS_DATABASE_URL=database or database_url, **env),
+            port,
+            tmp_path / f"{name}.log",
+        )
+        services.append(service)
+        return service
+
+    return run
 
 
 @pytest.fixture

@@ -48,6 +48,7 @@ class Service:
         self.process = subprocess.Popen(
             [*SNAPSHOTS, *args], env=env, stdout=log.open("w"), stderr=subprocess.STDOUT
         )
+        self.port = port
         self.url = f"http://127.0.0.1:{port}"
         wait_for(self._ready, timeout=60)
 

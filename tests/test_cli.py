@@ -6,6 +6,7 @@ import json
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,21 +56,13 @@ def test_broken_jobs_file_exits_2_with_one_line(tmp_path: Path, text: str, expec
 
 def test_serve_on_database_url_serves_snapshots_and_stops_on_sigterm(
     tmp_path: Path,
-    database_url: str,
     db: psycopg.Connection[Any],
     simulator: Simulator,
-    services: list[Service],
+    run_service: Callable[..., Service],
 ) -> None:
     config = tmp_path / "jobs.toml"
     config.write_text(jobs_toml(simulator.url, keys=("PSCH001",)))
-    port = free_port()
-    service = Service(
-        ["serve", "--config", str(config), "--port", str(port)],
-        child_env(SNAPSHOTS_DATABASE_URL=database_url),
-        port,
-        tmp_path / "serve.log",
-    )
-    services.append(service)
+    service = run_service(config)
 
     body = httpx.get(
         f"{service.url}/api/v1/snapshots/pagerduty.schedule_users/PSCH001", timeout=15
@@ -166,21 +159,13 @@ def _slow_cold_read(url: str, results: list[httpx.Response | Exception]) -> thre
 
 def test_sigterm_lets_the_refresh_in_flight_finish_then_exits_cleanly(
     tmp_path: Path,
-    database_url: str,
     db: psycopg.Connection[Any],
     simulator: Simulator,
-    services: list[Service],
+    run_service: Callable[..., Service],
 ) -> None:
     config = tmp_path / "jobs.toml"
     config.write_text(jobs_toml(simulator.url))
-    port = free_port()
-    service = Service(
-        ["serve", "--config", str(config), "--port", str(port)],
-        child_env(SNAPSHOTS_DATABASE_URL=database_url),
-        port,
-        tmp_path / "serve.log",
-    )
-    services.append(service)
+    service = run_service(config)
     simulator.set_latency(1.5)
     results: list[httpx.Response | Exception] = []
     reader = _slow_cold_read(service.url, results)
@@ -200,19 +185,13 @@ def test_sigterm_lets_the_refresh_in_flight_finish_then_exits_cleanly(
 
 def test_kill_9_mid_refresh_leaves_nothing_partial_and_a_restart_recovers(
     tmp_path: Path,
-    database_url: str,
     db: psycopg.Connection[Any],
     simulator: Simulator,
-    services: list[Service],
+    run_service: Callable[..., Service],
 ) -> None:
     config = tmp_path / "jobs.toml"
     config.write_text(jobs_toml(simulator.url))
-    env = child_env(SNAPSHOTS_DATABASE_URL=database_url)
-    port = free_port()
-    service = Service(
-        ["serve", "--config", str(config), "--port", str(port)], env, port, tmp_path / "a.log"
-    )
-    services.append(service)
+    service = run_service(config, name="a")
     simulator.set_latency(1.5)
     results: list[httpx.Response | Exception] = []
     reader = _slow_cold_read(service.url, results)
@@ -226,10 +205,7 @@ def test_kill_9_mid_refresh_leaves_nothing_partial_and_a_restart_recovers(
     assert db.execute("SELECT count(*) FROM snapshots").fetchone() == (0,)
     assert db.execute("SELECT count(*) FROM refresh_runs").fetchone() == (0,)
     simulator.set_latency(0)
-    restarted = Service(
-        ["serve", "--config", str(config), "--port", str(port)], env, port, tmp_path / "b.log"
-    )
-    services.append(restarted)
+    restarted = run_service(config, port=service.port, name="b")
     response = httpx.get(
         f"{restarted.url}/api/v1/snapshots/pagerduty.schedule_users/PSCH009", timeout=30
     )

@@ -7,13 +7,14 @@ import asyncio
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 import psycopg
 
-from helpers import Service, Simulator, canonical_hash, child_env, free_port, jobs_toml, rotating
+from helpers import Service, Simulator, canonical_hash, jobs_toml, rotating
 
 KEYS = tuple(f"PSCH{n:03d}" for n in range(1, 11))
 READERS = 100
@@ -70,21 +71,13 @@ async def _read_for(url: str, seconds: float) -> tuple[int, Counter[int], list[s
 
 def test_hundred_readers_see_consistent_monotonic_snapshots_while_versions_change(
     tmp_path: Path,
-    database_url: str,
     db: psycopg.Connection[Any],
     simulator: Simulator,
-    services: list[Service],
+    run_service: Callable[..., Service],
 ) -> None:
     config = tmp_path / "jobs.toml"
     config.write_text(jobs_toml(simulator.url, ttl="2s", keys=KEYS))
-    port = free_port()
-    service = Service(
-        ["serve", "--config", str(config), "--port", str(port)],
-        child_env(SNAPSHOTS_DATABASE_URL=database_url),
-        port,
-        tmp_path / "serve.log",
-    )
-    services.append(service)
+    service = run_service(config)
     for key in KEYS:  # every key has a first version before the readers start
         httpx.get(f"{service.url}/api/v1/snapshots/pagerduty.schedule_users/{key}", timeout=30)
     before = db.execute("SELECT count(*) FROM snapshots").fetchone()

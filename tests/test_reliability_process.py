@@ -9,7 +9,7 @@ import random
 import signal
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,6 @@ from helpers import (
     Service,
     Simulator,
     canonical_hash,
-    child_env,
     free_port,
     jobs_toml,
     rotating,
@@ -73,27 +72,19 @@ def mutations(simulator: Simulator) -> Iterator[None]:
 @pytest.mark.usefixtures("mutations")
 def test_kill_9_at_random_points_leaves_every_row_consistent(
     tmp_path: Path,
-    database_url: str,
     db: psycopg.Connection[Any],
     simulator: Simulator,
-    services: list[Service],
+    run_service: Callable[..., Service],
 ) -> None:
     config = tmp_path / "jobs.toml"
     config.write_text(jobs_toml(simulator.url, ttl="1s", keys=KEYS))
-    env = child_env(SNAPSHOTS_DATABASE_URL=database_url)
     simulator.set_latency(0.05)
     port = free_port()
     kills = random.Random(20261126)
 
     stored = 0
     for attempt in range(10):
-        service = Service(
-            ["serve", "--config", str(config), "--port", str(port)],
-            env,
-            port,
-            tmp_path / f"run-{attempt}.log",
-        )
-        services.append(service)
+        service = run_service(config, port=port, name=f"run-{attempt}")
         time.sleep(kills.uniform(0.2, 2.0))  # refreshes are running at random stages
         service.process.kill()
         service.process.wait(10)
@@ -103,10 +94,7 @@ def test_kill_9_at_random_points_leaves_every_row_consistent(
 
     assert stored > len(KEYS)  # the kills interrupted a service that was writing versions
     simulator.set_latency(0)
-    restarted = Service(
-        ["serve", "--config", str(config), "--port", str(port)], env, port, tmp_path / "last.log"
-    )
-    services.append(restarted)
+    restarted = run_service(config, port=port, name="last")
     for key in KEYS:
         response = httpx.get(f"{restarted.url}/api/v1/snapshots/{PD}/{key}", timeout=30)
         assert response.status_code == 200
@@ -137,21 +125,14 @@ class RestartablePostgres:
 
 
 def test_database_restart_answers_503_then_recovers_on_its_own(
-    tmp_path: Path, simulator: Simulator, services: list[Service]
+    tmp_path: Path, simulator: Simulator, run_service: Callable[..., Service]
 ) -> None:
     with embedded_postgres(tmp_path / "db") as url:
         migrate(url)
         postgres = RestartablePostgres(tmp_path / "db")
         config = tmp_path / "jobs.toml"
         config.write_text(jobs_toml(simulator.url, keys=("PSCH001",)))
-        port = free_port()
-        service = Service(
-            ["serve", "--config", str(config), "--port", str(port), "--no-migrate"],
-            child_env(SNAPSHOTS_DATABASE_URL=url),
-            port,
-            tmp_path / "serve.log",
-        )
-        services.append(service)
+        service = run_service(config, database=url, args=("--no-migrate",))
         http = httpx.Client(base_url=service.url, timeout=15)
         cached = f"/api/v1/snapshots/{PD}/PSCH001"
         wait_for(lambda: http.get(cached).status_code == 200)

@@ -6,6 +6,7 @@ within a second."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 
-from helpers import Service, Simulator, child_env, free_port, jobs_toml, wait_for
+from helpers import Service, Simulator, jobs_toml, wait_for
 
 KEYS = tuple(f"PSCH{n:03d}" for n in range(1, 6))
 PD = "pagerduty.schedule_users"
@@ -25,7 +26,7 @@ class Cluster:
     """`snapshots worker` x2 and `snapshots api` on the test database, each tagged by name."""
 
     def __init__(
-        self, tmp_path: Path, database_url: str, simulator: Simulator, services: list[Service]
+        self, tmp_path: Path, simulator: Simulator, run_service: Callable[..., Service]
     ) -> None:
         self.config = tmp_path / "jobs.toml"
         self.config.write_text(
@@ -37,17 +38,11 @@ class Cluster:
                 extra='min_refresh_interval = "1s"',
             )
         )
-        self.tmp_path = tmp_path
-        self.database_url = database_url
-        self.services = services
+        self.run_service = run_service
         self.started: dict[str, Service] = {}
 
     def start(self, role: str, name: str) -> Service:
-        port = free_port()
-        env = child_env(SNAPSHOTS_DATABASE_URL=self.database_url, SNAPSHOTS_INSTANCE=name)
-        args = [role, "--config", str(self.config), "--port", str(port)]
-        service = Service(args, env, port, self.tmp_path / f"{name}.log")
-        self.services.append(service)
+        service = self.run_service(self.config, role=role, name=name, SNAPSHOTS_INSTANCE=name)
         self.started[name] = service
         return service
 
@@ -78,10 +73,8 @@ def _scheduled_gaps(db: psycopg.Connection[Any]) -> list[tuple[str, float]]:
 
 
 @pytest.fixture
-def cluster(
-    tmp_path: Path, database_url: str, simulator: Simulator, services: list[Service]
-) -> Cluster:
-    return Cluster(tmp_path, database_url, simulator, services)
+def cluster(tmp_path: Path, simulator: Simulator, run_service: Callable[..., Service]) -> Cluster:
+    return Cluster(tmp_path, simulator, run_service)
 
 
 def test_one_active_worker_serves_an_api_replica_and_a_standby_takes_over(

@@ -23,26 +23,20 @@ from snapshots.client.errors import (
 from snapshots.client.models import (
     EscalationPolicy,
     EscalationRule,
-    Freshness,
     GitHubAccount,
     GitHubCollaborator,
     GitHubPermissions,
     GitHubRepo,
-    History,
     JiraIssue,
     JiraIssueFields,
     JiraNamed,
     JiraProject,
     JiraUser,
-    KeyRefresh,
     PagerDutyReference,
     PagerDutyUser,
-    RefreshStarted,
-    Run,
-    Snapshot,
-    Version,
 )
 from snapshots.client.sync import SnapshotsClient
+from snapshots.wire import Freshness, History, KeyRefresh, RefreshStarted, Run, Snapshot, Version
 
 __all__ = [
     "AsyncSnapshotsClient",

@@ -20,19 +20,14 @@ import tenacity
 
 from snapshots.client.errors import ClientConfigError, Unavailable, error_from
 from snapshots.client.models import (
-    DatasetRefresh,
     EscalationPolicy,
     GitHubCollaborator,
     GitHubRepo,
-    History,
     JiraIssue,
     JiraProject,
-    KeyRefresh,
     PagerDutyUser,
-    RefreshStarted,
-    Run,
-    Snapshot,
 )
+from snapshots.wire import DatasetRefresh, History, KeyRefresh, RefreshStarted, Run, Snapshot
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from snapshots.client.models import Freshness
+from snapshots.wire import Freshness
 
 
 class SnapshotsClientError(Exception):

@@ -1,5 +1,4 @@
-"""What the client returns: the API's shapes (from `snapshots.wire`) and typed views of the
-built-in datasets.
+"""Typed views of the built-in datasets' data (the API's own shapes are in `snapshots.wire`).
 
 The typed views name the fields integrations use; unknown fields are ignored, so an upstream
 adding fields never breaks a client. For every field, `get(...).data` has the raw object.
@@ -10,42 +9,6 @@ from __future__ import annotations
 from datetime import datetime
 
 import msgspec
-
-from snapshots.wire import (
-    DatasetRefresh,
-    Freshness,
-    History,
-    KeyRefresh,
-    RefreshStarted,
-    Run,
-    Snapshot,
-    Version,
-)
-
-__all__ = [
-    "DatasetRefresh",
-    "EscalationPolicy",
-    "EscalationRule",
-    "Freshness",
-    "GitHubAccount",
-    "GitHubCollaborator",
-    "GitHubPermissions",
-    "GitHubRepo",
-    "History",
-    "JiraIssue",
-    "JiraIssueFields",
-    "JiraNamed",
-    "JiraProject",
-    "JiraUser",
-    "KeyRefresh",
-    "PagerDutyReference",
-    "PagerDutyUser",
-    "RefreshStarted",
-    "Run",
-    "Snapshot",
-    "Version",
-]
-
 
 # --- PagerDuty (REST API v2 shapes) ---
 

@@ -14,15 +14,11 @@ from snapshots.client.models import (
     EscalationPolicy,
     GitHubCollaborator,
     GitHubRepo,
-    History,
     JiraIssue,
     JiraProject,
-    KeyRefresh,
     PagerDutyUser,
-    RefreshStarted,
-    Run,
-    Snapshot,
 )
+from snapshots.wire import History, KeyRefresh, RefreshStarted, Run, Snapshot
 
 T = TypeVar("T")
 

@@ -99,6 +99,17 @@ def test_one_active_worker_serves_an_api_replica_and_a_standby_takes_over(
     assert cold.json()["version"] == 1
     assert set(_upstream_by_instance(simulator)) == {"worker-a"}
 
+    # Each role serves its own routes: the API everything but refreshing, the worker health,
+    # metrics and its budgets (the ones being spent).
+    for path in ("/metrics", "/api/v1/providers", "/api/v1/datasets", "/"):
+        assert http.get(path).status_code == 200, path
+    worker_a = cluster.started["worker-a"].url
+    assert httpx.get(f"{worker_a}/metrics").status_code == 200
+    providers = httpx.get(f"{worker_a}/api/v1/providers").json()
+    [pagerduty] = [p for p in providers if p["provider"] == "pagerduty"]
+    assert pagerduty["budget"]["granted"] >= len(KEYS)
+    assert httpx.get(f"{worker_a}/api/v1/snapshots/{PD}/PSCH001").status_code == 404
+
     # Forced refreshes through the API replica run on the worker and answer back.
     simulator.rotate_schedule("PSCH009")
     time.sleep(1.0)  # past min_refresh_interval since the cold miss

@@ -82,6 +82,16 @@ class RequestConsumer:
                 log.warning("requests.claim_failed", error_type=type(exc).__name__)
 
     async def _handle(self, request: RefreshRequest) -> None:
+        """Answer one request; a failure to answer (the database went away) is logged, and
+        the asking replica gives up after its own timeout."""
+        try:
+            await self._answer(request)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("requests.answer_failed", request=request.id, error_type=type(exc).__name__)
+
+    async def _answer(self, request: RefreshRequest) -> None:
         try:
             started = await self._start(request)
         except SnapshotsError as exc:

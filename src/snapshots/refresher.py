@@ -59,6 +59,30 @@ class Started:
 RefreshListener = Callable[[str, str, RefreshResult], None]
 
 
+class NegativeCache:
+    """Keys the upstream said do not exist, each remembered for its dataset's negative TTL."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[float, str]] = {}
+
+    def get(self, dataset: str, key: str) -> str | None:
+        """The upstream's "not found" message while it lasts, else None."""
+        entry = self._entries.get((dataset, key))
+        if entry is None:
+            return None
+        expires, message = entry
+        if time.monotonic() >= expires:
+            self._entries.pop((dataset, key), None)
+            return None
+        return message
+
+    def remember(self, dataset: str, key: str, message: str, ttl_seconds: float) -> None:
+        self._entries[(dataset, key)] = (time.monotonic() + ttl_seconds, message)
+
+    def forget(self, dataset: str, key: str) -> None:
+        self._entries.pop((dataset, key), None)
+
+
 class RefreshService(Protocol):
     """What the API asks of a refresher: the local `Refresher`, or the active worker's."""
 
@@ -108,7 +132,7 @@ class Refresher:
         self._refresh_ahead = refresh_ahead
         self._clock = clock
         self._executors: dict[tuple[str, Priority], ThreadPoolExecutor] = {}
-        self._missing: dict[tuple[str, str], tuple[float, str]] = {}
+        self._missing = NegativeCache()
         self._inflight: dict[tuple[str, str], Started] = {}
         self._finished: dict[tuple[str, str], tuple[float, Started]] = {}
         self._listeners: list[RefreshListener] = []
@@ -118,14 +142,7 @@ class Refresher:
 
     def known_missing(self, dataset: str, key: str) -> str | None:
         """The upstream's "not found" for this key, while its negative TTL lasts (else None)."""
-        entry = self._missing.get((dataset, key))
-        if entry is None:
-            return None
-        expires, message = entry
-        if time.monotonic() >= expires:
-            self._missing.pop((dataset, key), None)
-            return None
-        return message
+        return self._missing.get(dataset, key)
 
     def set_stretch(self, stretch: Mapping[str, float]) -> None:
         """Multiply each provider's refresh intervals (the planner's answer to a short budget)."""
@@ -284,11 +301,10 @@ class Refresher:
                 priority,
             )
             fetched = FetchedPayload.of(payload)
-            self._missing.pop((dataset.name, key), None)
+            self._missing.forget(dataset.name, key)
         except UpstreamNotFound as exc:
             error, not_found = exc.message, True
-            expires = time.monotonic() + dataset.negative_ttl_seconds
-            self._missing[(dataset.name, key)] = (expires, exc.message)
+            self._missing.remember(dataset.name, key, exc.message, dataset.negative_ttl_seconds)
         except SnapshotsError as exc:
             error = exc.message
         except Exception as exc:

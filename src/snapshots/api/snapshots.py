@@ -95,17 +95,7 @@ async def get_snapshot(
     registered = runtime.registry.dataset(dataset)
     key_text, is_history = split_key(registered, key, "history")
     if is_history:
-        query = _history_query(request)
-        page = await _history(
-            runtime,
-            dataset,
-            key_text,
-            query.since,
-            query.until,
-            query.before_version,
-            query.limit,
-            query.include == "data",
-        )
+        page = await _history(runtime, dataset, key_text, _history_query(request))
         return json_response(page, 200)
     entry, how = await reader.entry(dataset, key_text, max_age)
     return reader.respond(request, entry, how)
@@ -130,23 +120,15 @@ def _history_query(request: Request[Any, Any, State]) -> HistoryQuery:
         ) from None
 
 
-async def _history(
-    runtime: Runtime,
-    dataset: str,
-    key: str,
-    since: datetime | None,
-    until: datetime | None,
-    before_version: int | None,
-    limit: int,
-    include_data: bool,
-) -> History:
+async def _history(runtime: Runtime, dataset: str, key: str, query: HistoryQuery) -> History:
+    include_data = query.include == "data"
     rows = await runtime.store.history(
         dataset,
         key,
-        since=since,
-        until=until,
-        before_version=before_version,
-        limit=limit,
+        since=query.since,
+        until=query.until,
+        before_version=query.before_version,
+        limit=query.limit,
         include_data=include_data,
     )
     versions = [
@@ -160,14 +142,16 @@ async def _history(
         )
         for r in rows
     ]
-    more = len(rows) == limit and rows[-1].version > 1
-    query = [f"before_version={rows[-1].version}", f"limit={limit}"] if more else []
-    if include_data and more:
-        query.append("include=data")
-    for name, value in (("since", since), ("until", until)):
-        if value is not None and more:
-            query.append(f"{name}={value.isoformat()}")
-    next_url = f"/api/v1/snapshots/{dataset}/{key}/history?{'&'.join(query)}" if more else None
+    more = len(rows) == query.limit and rows[-1].version > 1
+    if not more:
+        return History(dataset=dataset, key=key, versions=versions, next=None)
+    parts = [f"before_version={rows[-1].version}", f"limit={query.limit}"]
+    if include_data:
+        parts.append("include=data")
+    for name, value in (("since", query.since), ("until", query.until)):
+        if value is not None:
+            parts.append(f"{name}={value.isoformat()}")
+    next_url = f"/api/v1/snapshots/{dataset}/{key}/history?{'&'.join(parts)}"
     return History(dataset=dataset, key=key, versions=versions, next=next_url)
 
 

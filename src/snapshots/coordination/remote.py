@@ -12,7 +12,13 @@ from snapshots.clock import utcnow
 from snapshots.coordination import channels
 from snapshots.coordination.listener import NotificationListener
 from snapshots.errors import RefreshTooSoon, SnapshotsError, Unavailable
-from snapshots.refresher import RefreshListener, RefreshResult, Started, wait_bounded
+from snapshots.refresher import (
+    NegativeCache,
+    RefreshListener,
+    RefreshResult,
+    Started,
+    wait_bounded,
+)
 from snapshots.registry import Registry
 from snapshots.store import RefreshRequest, RequestQueue, Trigger
 from snapshots.store.records import KeySource
@@ -49,7 +55,7 @@ class RemoteRefresher:
         self._queue = queue
         self._answer_seconds = answer_seconds
         self._events: dict[int, asyncio.Event] = {}
-        self._missing: dict[tuple[str, str], tuple[float, str]] = {}
+        self._missing = NegativeCache()  # from the worker's answers, for this replica's reads
         listener.subscribe(channels.REPLIES, self._on_reply)
 
     def _on_reply(self, payload: str) -> None:
@@ -66,11 +72,7 @@ class RemoteRefresher:
         """Remote refreshes report through the change feed (`Runtime.changes`), not here."""
 
     def known_missing(self, dataset: str, key: str) -> str | None:
-        entry = self._missing.get((dataset, key))
-        if entry is None or time.monotonic() >= entry[0]:
-            self._missing.pop((dataset, key), None)
-            return None
-        return entry[1]
+        return self._missing.get(dataset, key)
 
     async def running(self, run_id: int) -> tuple[str, str] | None:
         return await self._queue.running(run_id)
@@ -149,7 +151,7 @@ class RemoteRefresher:
             return RefreshResult(row.run_id or 0, "failed", None, error, False, None)
         if row.not_found:
             negative = self._registry.dataset(dataset).negative_ttl_seconds
-            self._missing[(dataset, key)] = (time.monotonic() + negative, row.error or "not found")
+            self._missing.remember(dataset, key, row.error or "not found", negative)
         outcome = row.outcome if row.outcome in ("changed", "unchanged", "rejected") else "failed"
         return RefreshResult(
             row.run_id or 0,

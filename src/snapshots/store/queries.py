@@ -292,11 +292,13 @@ class Store:
         error: str | None,
         snapshot_id: int | None,
     ) -> int:
-        ids = {} if timing.run_id is None else {"id": timing.run_id}
-        result = await conn.execute(
+        # The change notification rides on the insert (no extra round trip) and is delivered
+        # at commit, so replicas refetch exactly when the change is visible.
+        change = channels.Change(dataset, key, timing.run_id, outcome, snapshot_id)
+        await conn.execute(
             insert(refresh_runs)
             .values(
-                **ids,
+                id=timing.run_id,
                 dataset=dataset,
                 key=key,
                 trigger=timing.trigger,
@@ -307,13 +309,9 @@ class Store:
                 error=error,
                 snapshot_id=snapshot_id,
             )
-            .returning(refresh_runs.c.id)
+            .returning(func.pg_notify(channels.CHANGES, channels.encode(change)))
         )
-        run_id = int(result.scalar_one())
-        # Delivered at commit, so replicas refetch exactly when the change is visible.
-        change = channels.Change(dataset, key, run_id, outcome, snapshot_id)
-        await conn.execute(select(func.pg_notify(channels.CHANGES, channels.encode(change))))
-        return run_id
+        return timing.run_id
 
     async def allocate_run_id(self) -> int:
         """A refresh run id, taken before the run so it can be handed out; the row comes at the end.

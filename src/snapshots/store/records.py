@@ -78,7 +78,7 @@ class RunTiming:
     started_at: datetime
     finished_at: datetime
     upstream_requests: int
-    run_id: int | None = None  # allocated when the refresh started, so callers could be told it
+    run_id: int  # allocated when the refresh started (allocate_run_id), so callers could be told it
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from helpers import Gateway, Service, Simulator, child_env, free_port, jobs_toml
+from helpers import Gateway, Service, Simulator, child_env, free_port, jobs_toml, sim_providers
 from snapshots.api.app import create_app
 from snapshots.config import JobsConfig, load_jobs
 from snapshots.database import embedded_postgres, libpq_url, migrate, sqlalchemy_url
@@ -121,7 +121,8 @@ def every_dataset_config(tmp_path: Path, simulator: Simulator) -> Callable[..., 
     """A jobs.toml with all six built-in datasets on the simulator (PSCH001 registered).
 
     `service`, `api` and `datasets` add TOML to those tables, `providers` to each named
-    provider's table, `each_dataset` to every dataset's table; providers in `without_token` get no token (their datasets are disabled).
+    provider's table, `each_dataset` to every dataset's table; providers in `without_token`
+    get no token (their datasets are disabled).
     """
 
     def make(
@@ -133,11 +134,14 @@ def every_dataset_config(tmp_path: Path, simulator: Simulator) -> Callable[..., 
         each_dataset: str = 'min_refresh_interval = "10ms"',
     ) -> JobsConfig:
         extra = providers or {}
-        tokens = {p: f'token = "sim-{p}-token"' for p in ("pagerduty", "github", "jira")}
-        for provider in without_token:
-            tokens[provider] = ""
-        for provider in tokens:
-            tokens[provider] += "\n" + extra.get(provider, "")
+        jira = 'deployment = "server"\nbudget = "50/1s"\n' + extra.get("jira", "")
+        tables = sim_providers(
+            simulator.url,
+            pagerduty=extra.get("pagerduty", ""),
+            github=extra.get("github", ""),
+            jira=jira,
+            without_token=without_token,
+        )
         path = tmp_path / "jobs.toml"
         path.write_text(
             f"""
@@ -148,20 +152,7 @@ def every_dataset_config(tmp_path: Path, simulator: Simulator) -> Callable[..., 
 stale_if_error = "1h"
 {api}
 
-[providers.pagerduty]
-base_url = "{simulator.url}/pagerduty"
-{tokens["pagerduty"]}
-
-[providers.github]
-base_url = "{simulator.url}/github"
-{tokens["github"]}
-
-[providers.jira]
-base_url = "{simulator.url}/jira"
-{tokens["jira"]}
-deployment = "server"
-budget = "50/1s"
-
+{tables}
 [datasets."pagerduty.schedule_users"]
 keys = ["PSCH001"]
 {each_dataset}

@@ -142,6 +142,26 @@ keys = [{key_list}]
 """
 
 
+def sim_providers(
+    simulator_url: str,
+    *,
+    pagerduty: str = "",
+    github: str = "",
+    jira: str = "",
+    without_token: tuple[str, ...] = (),
+) -> str:
+    """The three provider tables pointing at the simulator with its tokens, plus each
+    provider's extra TOML lines; providers in `without_token` get none (disabled)."""
+    extra = {"pagerduty": pagerduty, "github": github, "jira": jira}
+    tables = []
+    for provider, lines in extra.items():
+        token = "" if provider in without_token else f'token = "sim-{provider}-token"'
+        tables.append(
+            f'[providers.{provider}]\nbase_url = "{simulator_url}/{provider}"\n{token}\n{lines}\n'
+        )
+    return "\n".join(tables)
+
+
 class Gateway:
     """A running gateway (API + scheduler) on a background thread, and an HTTP client for it."""
 

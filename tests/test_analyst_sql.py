@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from helpers import Gateway, Simulator, runs_with_outcome, wait_for
+from helpers import Gateway, Simulator, runs_with_outcome, sim_providers, wait_for
 from snapshots.config import JobsConfig, load_jobs
 from snapshots.simulator import github_data, jira_data, pagerduty_data
 
@@ -35,19 +35,10 @@ def seeded(
     """Two versions of a schedule and of a repository's collaborators, one of a Jira project,
     moved to fixed dates so the README's literal times select known versions."""
     path = tmp_path / "jobs.toml"
+    providers = sim_providers(simulator.url, jira='deployment = "server"\nbudget = "50/1s"')
     path.write_text(
         f"""
-[providers.pagerduty]
-base_url = "{simulator.url}/pagerduty"
-token = "sim-pagerduty-token"
-[providers.github]
-base_url = "{simulator.url}/github"
-token = "sim-github-token"
-[providers.jira]
-base_url = "{simulator.url}/jira"
-token = "sim-jira-token"
-deployment = "server"
-budget = "50/1s"
+{providers}
 [datasets."pagerduty.schedule_users"]
 min_refresh_interval = "10ms"
 keys = ["PSCH001"]
@@ -239,18 +230,10 @@ def test_object_dataset_views_have_one_row_per_version_or_target(
     db: psycopg.Connection[Any],
 ) -> None:
     path = tmp_path / "jobs.toml"
+    providers = sim_providers(simulator.url, jira='deployment = "server"')
     path.write_text(
         f"""
-[providers.pagerduty]
-base_url = "{simulator.url}/pagerduty"
-token = "sim-pagerduty-token"
-[providers.github]
-base_url = "{simulator.url}/github"
-token = "sim-github-token"
-[providers.jira]
-base_url = "{simulator.url}/jira"
-token = "sim-jira-token"
-deployment = "server"
+{providers}
 [datasets."pagerduty.escalation_policy"]
 keys = ["PPOL001"]
 [datasets."github.repo"]

@@ -9,32 +9,10 @@ from typing import Any
 import psycopg
 import pytest
 
-from helpers import Gateway, Simulator, runs_with_outcome, wait_for
+from helpers import Gateway, Simulator, runs_with_outcome, sim_providers, wait_for
 from snapshots.config import JobsConfig, load_jobs
 
 StartGateway = Callable[[JobsConfig], Gateway]
-
-PROVIDERS = """
-[providers.pagerduty]
-base_url = "{sim}/pagerduty"
-token = "sim-pagerduty-token"
-budget = "{pd_budget}"
-
-[providers.github]
-base_url = "{sim}/github"
-token = "sim-github-token"
-budget = "{gh_budget}"
-{gh_extra}
-
-[providers.jira]
-base_url = "{sim}/jira"
-token = "sim-jira-token"
-deployment = "{jira_deployment}"
-{jira_extra}
-budget = "{jira_budget}"
-timeout = "2s"
-max_throttle_wait = "5s"
-"""
 
 
 @pytest.fixture
@@ -52,14 +30,12 @@ def config(tmp_path: Path, simulator: Simulator) -> Callable[..., JobsConfig]:
         jira_extra: str = "",
         service: str = "",
     ) -> JobsConfig:
-        text = service + PROVIDERS.format(
-            sim=simulator.url,
-            jira_deployment=jira_deployment,
-            jira_budget=jira_budget,
-            gh_budget=gh_budget,
-            pd_budget=pd_budget,
-            gh_extra=gh_extra,
-            jira_extra=jira_extra,
+        text = service + sim_providers(
+            simulator.url,
+            pagerduty=f'budget = "{pd_budget}"',
+            github=f'budget = "{gh_budget}"\n{gh_extra}',
+            jira=f'deployment = "{jira_deployment}"\n{jira_extra}\nbudget = "{jira_budget}"\n'
+            'timeout = "2s"\nmax_throttle_wait = "5s"',
         )
         path = tmp_path / "jobs.toml"
         path.write_text(text + datasets)

@@ -42,7 +42,9 @@ def _dump(db: psycopg.Connection[Any]) -> str:
         " (SELECT string_agg(t::text, ' ') FROM snapshots t),"
         " (SELECT string_agg(t::text, ' ') FROM refresh_runs t),"
         " (SELECT string_agg(t::text, ' ') FROM dataset_keys t),"
-        " (SELECT string_agg(t::text, ' ') FROM datasets t))"
+        " (SELECT string_agg(t::text, ' ') FROM datasets t),"
+        " (SELECT string_agg(t::text, ' ') FROM refresh_requests t),"
+        " (SELECT string_agg(t::text, ' ') FROM worker_leader t))"
     ).fetchone()
     assert row is not None
     return str(row[0])

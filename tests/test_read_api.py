@@ -158,6 +158,7 @@ def test_history_pages_newest_first_with_and_without_data(
     url = f"/api/v1/snapshots/{PD}/PSCH001/history"
 
     first = gateway.http.get(url, params={"limit": 3}).json()
+    assert first["next"].startswith(f"/api/v1/history/{PD}/PSCH001?")  # unambiguous for any key
     second = gateway.http.get(first["next"]).json()
     with_data = gateway.http.get(url, params={"include": "data", "limit": 1}).json()
 

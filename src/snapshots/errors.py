@@ -109,10 +109,18 @@ class Unavailable(SnapshotsError):
 
 
 class RefreshTooSoon(SnapshotsError):
-    """A forced refresh inside the key's minimum interval: no upstream call is made."""
+    """A forced refresh inside the key's minimum interval: no upstream call is made.
+
+    `latest_version` is the key's latest stored version (None before the first)."""
 
     code = "refresh_too_soon"
     status = 429
+
+    def __init__(
+        self, message: str, retry_after: int | None = None, *, latest_version: int | None = None
+    ) -> None:
+        super().__init__(message, retry_after)
+        self.latest_version = latest_version
 
 
 class KeyLimitReached(SnapshotsError):

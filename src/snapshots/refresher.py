@@ -269,8 +269,10 @@ class Refresher:
                 )
                 raise RefreshTooSoon(
                     f"{dataset} {key} was refreshed {age:.0f}s ago ({latest.state.last_outcome}; "
-                    f"latest is {version}); the minimum interval is {minimum:g}s",
+                    f"latest is {version}) by a schedule, a read or an operator; the minimum interval "
+                    f"between forced refreshes of a key is {minimum:g}s (min_refresh_interval)",
                     retry_after=max(1, math.ceil(minimum - age)),
+                    latest_version=latest.snapshot.version if latest.snapshot else None,
                 )
         return await self.start(dataset, key, trigger, accept_shrink=accept_shrink)
 
@@ -315,11 +317,16 @@ class Refresher:
                 dataset=dataset.name,
                 key=key,
                 error_type=type(exc).__name__,
+                exc_info=exc,
             )
 
         finished = self._clock()
         timing = RunTiming(trigger, started, finished, meter.requests, run_id)
-        next_at = finished + timedelta(seconds=self._interval(dataset, failed=fetched is None))
+        # A key the upstream says does not exist is checked again at its normal cadence (if
+        # registered), not at the failure retry: it is no transient fault.
+        next_at = finished + timedelta(
+            seconds=self._interval(dataset, failed=fetched is None and not not_found)
+        )
         if fetched is not None:
             stored = await self._store.record_success(
                 dataset.name,
@@ -342,7 +349,9 @@ class Refresher:
             stored.snapshot_id,
             error,
             not_found,
-            next_at,
+            # An unregistered key whose first fetch failed gets no timer: only a new read
+            # (or a forced refresh) asks the upstream again.
+            next_at if stored.registered else None,
             stored.note,
             duration,
         )
@@ -356,8 +365,7 @@ class Refresher:
             duration_ms=round(duration * 1000, 1),
             error=error or stored.note,
         )
-        for listener in self._listeners:
-            listener(dataset.name, key, result)
+        notify_listeners(self._listeners, dataset.name, key, result)
         return result
 
     def _executor(self, provider: RegisteredProvider, priority: Priority) -> ThreadPoolExecutor:
@@ -429,6 +437,25 @@ class Refresher:
                 await asyncio.gather(*pending, return_exceptions=True)
         for executor in self._executors.values():
             executor.shutdown(wait=False, cancel_futures=True)
+
+
+def notify_listeners(
+    listeners: list[RefreshListener], dataset: str, key: str, result: RefreshResult
+) -> None:
+    """Call every listener; one that raises is logged and does not stop the others (the
+    cache invalidation among them) nor fail the refresh, which is stored already."""
+    for listener in listeners:
+        try:
+            listener(dataset, key, result)
+        except Exception as exc:
+            log.error(
+                "refresh.listener_failed",
+                dataset=dataset,
+                key=key,
+                listener=getattr(listener, "__qualname__", repr(listener)),
+                error_type=type(exc).__name__,
+                exc_info=exc,
+            )
 
 
 async def wait_bounded(started: Started, wait_seconds: float, what: str) -> RefreshResult:

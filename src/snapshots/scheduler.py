@@ -14,7 +14,7 @@ from snapshots.clock import utcnow
 from snapshots.logs import get_logger
 from snapshots.planner import ProviderPlan, make_plan
 from snapshots.reads import ReadTracker
-from snapshots.refresher import RETRY_AFTER_FAILURE_SECONDS, Refresher
+from snapshots.refresher import RETRY_AFTER_FAILURE_SECONDS, Refresher, RefreshResult
 from snapshots.registry import Registry
 from snapshots.store import DatasetRow, Store
 
@@ -59,9 +59,7 @@ class RefreshScheduler:
         self.plan: dict[str, ProviderPlan] = {}
         self._slots: dict[str, asyncio.Semaphore] = {}
         self._scheduler = self._new_scheduler()
-        refresher.add_listener(
-            lambda dataset, key, result: self.schedule(dataset, key, result.next_refresh_at)
-        )
+        refresher.add_listener(self._rearm)
 
     @staticmethod
     def _new_scheduler() -> AsyncIOScheduler:
@@ -130,6 +128,14 @@ class RefreshScheduler:
             replace_existing=True,
         )
 
+    def _rearm(self, dataset: str, key: str, result: RefreshResult) -> None:
+        """After a stored refresh: arm the key's next refresh, or drop its job when it has no
+        next refresh (not registered: a failed first fetch, or a key retired meanwhile)."""
+        if result.next_refresh_at is None:
+            self.unschedule(dataset, key)
+        else:
+            self.schedule(dataset, key, result.next_refresh_at)
+
     def _admission(self, dataset: str) -> asyncio.Semaphore:
         """Scheduled refreshes of one provider in flight at once: twice its fetch threads.
 
@@ -147,10 +153,16 @@ class RefreshScheduler:
     async def _refresh(self, dataset: str, key: str) -> None:
         try:
             async with self._admission(dataset):
-                await self._refresher.refresh(dataset, key, "schedule", source="config")
+                # "demand": should the key have been retired meanwhile, a scheduled refresh
+                # must not bring it back as a configured key that is never retired.
+                await self._refresher.refresh(dataset, key, "schedule", source="demand")
         except Exception as exc:  # the job must never die silently; the key is retried later
             log.error(
-                "scheduler.refresh_failed", dataset=dataset, key=key, error_type=type(exc).__name__
+                "scheduler.refresh_failed",
+                dataset=dataset,
+                key=key,
+                error_type=type(exc).__name__,
+                exc_info=exc,
             )
             self.schedule(
                 dataset, key, self._clock() + timedelta(seconds=RETRY_AFTER_FAILURE_SECONDS)
@@ -162,35 +174,63 @@ class RefreshScheduler:
             job.remove()
 
     async def maintain(self) -> None:
-        """Housekeeping: write batched read times, retire idle on-demand keys, re-plan budgets."""
+        """Housekeeping: write batched read times, retire idle on-demand keys, prune, re-plan.
+
+        Each job runs on its own: one that fails (logged with its traceback) does not keep
+        the others from running; the next maintenance run tries it again.
+        """
+        now = self._clock()
+        for name, job in (
+            ("reads", self._flush_reads),
+            ("retire", self._retire_idle),
+            ("prune", self._prune),
+            ("plan", self._replan),
+        ):
+            try:
+                await job(now)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.error(
+                    "scheduler.maintenance_failed",
+                    job=name,
+                    error_type=type(exc).__name__,
+                    exc_info=exc,
+                )
+
+    async def _flush_reads(self, _: datetime) -> None:
+        reads = self._reads.drain()
         try:
-            await self._store.touch_reads(self._reads.drain())
-            now = self._clock()
-            for dataset in self._registry.datasets.values():
-                unread_since = now - timedelta(seconds=dataset.settings.idle_retire_seconds)
-                for key in await self._store.retire_idle_keys(dataset.name, unread_since):
-                    self.unschedule(dataset.name, key)
-                    log.info("key.retired", dataset=dataset.name, key=key, reason="idle")
-            await self._prune(now)
-            since = now - timedelta(hours=1)
-            self.plan = make_plan(
-                self._registry,
-                self._refresh_ahead,
-                await self._store.key_counts(),
-                await self._store.requests_per_refresh(since),
-            )
-            self._refresher.set_stretch({p.provider: p.stretch for p in self.plan.values()})
-            for plan in self.plan.values():
-                if plan.stretch > 1:
-                    log.warning(
-                        "budget.short",
-                        provider=plan.provider,
-                        demand_per_hour=round(plan.demand_per_hour),
-                        budget_per_hour=round(plan.budget_per_hour),
-                        stretch=round(plan.stretch, 2),
-                    )
-        except Exception as exc:  # housekeeping must not kill the scheduler; next run retries
-            log.error("scheduler.maintenance_failed", error_type=type(exc).__name__)
+            await self._store.touch_reads(reads)
+        except BaseException:
+            self._reads.restore(reads)  # written by the next run instead
+            raise
+
+    async def _retire_idle(self, now: datetime) -> None:
+        for dataset in self._registry.datasets.values():
+            unread_since = now - timedelta(seconds=dataset.settings.idle_retire_seconds)
+            for key in await self._store.retire_idle_keys(dataset.name, unread_since):
+                self.unschedule(dataset.name, key)
+                log.info("key.retired", dataset=dataset.name, key=key, reason="idle")
+
+    async def _replan(self, now: datetime) -> None:
+        since = now - timedelta(hours=1)
+        self.plan = make_plan(
+            self._registry,
+            self._refresh_ahead,
+            await self._store.key_counts(),
+            await self._store.requests_per_refresh(since),
+        )
+        self._refresher.set_stretch({p.provider: p.stretch for p in self.plan.values()})
+        for plan in self.plan.values():
+            if plan.stretch > 1:
+                log.warning(
+                    "budget.short",
+                    provider=plan.provider,
+                    demand_per_hour=round(plan.demand_per_hour),
+                    budget_per_hour=round(plan.budget_per_hour),
+                    stretch=round(plan.stretch, 2),
+                )
 
     async def _prune(self, now: datetime) -> None:
         """Retention, a few small batches per maintenance run (the rest waits for the next)."""

@@ -16,6 +16,7 @@ from snapshots.api.auth import TokenStore, require_role
 from snapshots.api.cache import SnapshotCache
 from snapshots.api.datasets import get_dataset, list_datasets, list_keys, refresh_dataset
 from snapshots.api.errors import EXCEPTION_HANDLERS
+from snapshots.api.head import head_as_get
 from snapshots.api.health import healthz, metrics, readyz, worker_status
 from snapshots.api.limits import request_limits
 from snapshots.api.metrics import Metrics
@@ -23,7 +24,13 @@ from snapshots.api.middleware import request_log
 from snapshots.api.providers import list_providers
 from snapshots.api.runs import get_run
 from snapshots.api.serving import SnapshotReader
-from snapshots.api.snapshots import get_snapshot, refresh_snapshot
+from snapshots.api.snapshots import (
+    get_history,
+    get_latest,
+    get_snapshot,
+    refresh_key,
+    refresh_snapshot,
+)
 from snapshots.api.status_page import status_page
 from snapshots.config import JobsConfig
 from snapshots.instance import Role
@@ -34,7 +41,10 @@ ROUTES = [
     readyz,
     metrics,
     get_snapshot,
+    get_latest,
+    get_history,
     refresh_snapshot,
+    refresh_key,
     list_datasets,
     get_dataset,
     list_keys,
@@ -63,7 +73,7 @@ def create_app(config: JobsConfig, database_url: str, *, role: Role = "serve") -
             app.state.reader = SnapshotReader(runtime, cache, app.state.metrics)
             yield
 
-    return Litestar(
+    app = Litestar(
         route_handlers=WORKER_ROUTES if role == "worker" else [*ROUTES, worker_status],
         lifespan=[lifespan],
         guards=[require_role],
@@ -73,3 +83,5 @@ def create_app(config: JobsConfig, database_url: str, *, role: Role = "serve") -
         state=State({"tokens": tokens}),
         logging_config=None,  # logging is configured once by snapshots.logs
     )
+    app.asgi_handler = head_as_get(app.asgi_handler)
+    return app

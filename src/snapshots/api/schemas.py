@@ -21,6 +21,7 @@ class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
     message: str
     last_error: str | None = None
     freshness: Freshness | None = None
+    latest_version: int | None = None  # 429 refresh_too_soon: the version a reader gets now
 
 
 class ErrorBody(msgspec.Struct, frozen=True):

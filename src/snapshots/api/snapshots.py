@@ -1,7 +1,10 @@
 """Snapshot routes: the latest snapshot, its history, and forcing a refresh of one key.
 
-Keys may contain `/` (`acme/repo-01`), so the key is the rest of the path. `.../history`
-and `.../refresh` are suffixes; when the whole rest is itself a valid key, it is the key.
+Keys may contain `/` (`acme/repo-01`), so the key is the rest of the path. The canonical
+routes put the action first (`/latest/`, `/history/`, `/refresh/`), so every key, whatever
+its pattern, has exactly one meaning. Under `/snapshots/`, `.../history` (GET) and
+`.../refresh` (POST) are suffixes: a POST always strips `/refresh`; a GET whose whole rest
+and whose stem are both valid keys is ambiguous and answered 400 naming the canonical routes.
 """
 
 from __future__ import annotations
@@ -20,11 +23,22 @@ from litestar.types import ASGIApp
 from snapshots.api.common import reader_of, runtime_of
 from snapshots.api.schemas import ERROR_RESPONSES
 from snapshots.api.serving import json_response
-from snapshots.errors import BadParameter, MalformedKey, Unavailable, UpstreamError
+from snapshots.errors import (
+    BadParameter,
+    MalformedKey,
+    RefreshTooSoon,
+    Unavailable,
+    UpstreamError,
+    UpstreamNotFound,
+)
 from snapshots.refresher import wait_bounded
 from snapshots.registry import RegisteredDataset
 from snapshots.runtime import Runtime
 from snapshots.wire import History, RefreshStarted, Snapshot, Version
+
+MAX_VERSION = 2**31 - 1  # snapshots.version is a PostgreSQL integer
+HISTORY_SUFFIX = "/history"
+REFRESH_SUFFIX = "/refresh"
 
 MaxAge = Annotated[
     float | None,
@@ -44,18 +58,52 @@ AcceptShrink = Annotated[
 ]
 
 
-def split_key(registered: RegisteredDataset, path: Path, suffix: str) -> tuple[str, bool]:
-    """(key, whether `suffix` was meant): the whole path if it is a valid key, else path - suffix."""
-    text = str(path).lstrip("/")
+def _valid(registered: RegisteredDataset, key: str) -> bool:
     try:
-        registered.check_key(text)
+        registered.check_key(key)
     except MalformedKey:
-        if text.endswith(f"/{suffix}"):
-            stem = text.removesuffix(f"/{suffix}")
-            registered.check_key(stem)
-            return stem, True
-        raise
-    return text, False
+        return False
+    return True
+
+
+def split_get(registered: RegisteredDataset, path: str) -> tuple[str, bool]:
+    """(key, whether its history is asked) for `GET /snapshots/{dataset}/{path}`.
+
+    `.../history` means the history when only the stem is a valid key, and the key itself
+    when only the whole path is; when both are, the request is refused as ambiguous.
+    """
+    if not path.endswith(HISTORY_SUFFIX):
+        registered.check_key(path)
+        return path, False
+    stem = path.removesuffix(HISTORY_SUFFIX)
+    whole_valid, stem_valid = _valid(registered, path), _valid(registered, stem)
+    if whole_valid and stem_valid:
+        name = registered.name
+        raise BadParameter(
+            f"{path!r} is ambiguous: it is a key of {name} and the history of key {stem!r}; "
+            f"use GET /api/v1/history/{name}/{stem} for the history, or "
+            f"GET /api/v1/latest/{name}/{path} for the key"
+        )
+    if stem_valid:
+        return stem, True
+    registered.check_key(path)
+    return path, False
+
+
+_SNAPSHOT_RESPONSES = {
+    **ERROR_RESPONSES,
+    200: ResponseSpec(data_container=Snapshot, description="the latest snapshot"),
+    304: ResponseSpec(data_container=None, description="the ETag sent in If-None-Match is current"),
+}
+
+
+async def _read(
+    request: Request[Any, Any, State], dataset: str, key: str, max_age: float | None
+) -> ASGIApp:
+    """The key's latest snapshot: from the hot cache, else the store (or a cold fetch)."""
+    reader = reader_of(request.app.state)
+    entry, how = await reader.entry(dataset, key, max_age)
+    return reader.respond(request, entry, how)
 
 
 @get(
@@ -63,13 +111,10 @@ def split_key(registered: RegisteredDataset, path: Path, suffix: str) -> tuple[s
     tags=["snapshots"],
     summary="The latest snapshot of a key (or, with /history, its versions)",
     responses={
-        **ERROR_RESPONSES,
+        **_SNAPSHOT_RESPONSES,
         200: ResponseSpec(
             data_container=Snapshot | History,
             description="the snapshot; for .../history, a page of versions",
-        ),
-        304: ResponseSpec(
-            data_container=None, description="the ETag sent in If-None-Match is current"
         ),
     },
     opt={"role": "reader"},
@@ -84,27 +129,68 @@ async def get_snapshot(
     Cache-Control and X-Snapshot-Stale; `If-None-Match` with the ETag answers 304.
 
     `.../{key}/history?since=&until=&limit=&before_version=&include=data`: versions newest
-    first (ISO times; limit 1-1000, default 50); `next` links the following page. These are
-    parsed only on the history branch, keeping the hot read's signature to one parameter.
+    first, as `GET /api/v1/history/{dataset}/{key}` (which is unambiguous for every key).
     """
     reader = reader_of(request.app.state)
     path = str(key).lstrip("/")
-    if max_age is None and (cached := reader.cached(dataset, path)) is not None:
+    if (
+        max_age is None
+        and not path.endswith(HISTORY_SUFFIX)
+        and (cached := reader.cached(dataset, path)) is not None
+    ):
         return reader.respond(request, cached, "hit")  # only valid keys are ever cached
     runtime = runtime_of(request.app.state)
-    registered = runtime.registry.dataset(dataset)
-    key_text, is_history = split_key(registered, key, "history")
+    key_text, is_history = split_get(runtime.registry.dataset(dataset), path)
     if is_history:
         page = await _history(runtime, dataset, key_text, _history_query(request))
         return json_response(page, 200)
-    entry, how = await reader.entry(dataset, key_text, max_age)
-    return reader.respond(request, entry, how)
+    return await _read(request, dataset, key_text, max_age)
+
+
+@get(
+    "/api/v1/latest/{dataset:str}/{key:path}",
+    tags=["snapshots"],
+    summary="The latest snapshot of a key (the whole rest of the path is the key)",
+    responses=_SNAPSHOT_RESPONSES,
+    opt={"role": "reader"},
+)
+async def get_latest(
+    request: Request[Any, Any, State],
+    dataset: FromPath[str],
+    key: FromPath[Path],
+    max_age: MaxAge = None,
+) -> ASGIApp:
+    """As `GET /api/v1/snapshots/{dataset}/{key}`, for keys that end in `/history` too."""
+    path = str(key).lstrip("/")
+    reader = reader_of(request.app.state)
+    if max_age is None and (cached := reader.cached(dataset, path)) is not None:
+        return reader.respond(request, cached, "hit")
+    return await _read(request, dataset, path, max_age)
+
+
+@get(
+    "/api/v1/history/{dataset:str}/{key:path}",
+    tags=["snapshots"],
+    summary="Versions of a key, newest first (the whole rest of the path is the key)",
+    responses=ERROR_RESPONSES,
+    opt={"role": "reader"},
+)
+async def get_history(
+    request: Request[Any, Any, State], dataset: FromPath[str], key: FromPath[Path]
+) -> ASGIApp:
+    """`?since=&until=&limit=&before_version=&include=data`: ISO times, limit 1-1000 (default
+    50), versions older than `before_version`; `next` links the following page."""
+    runtime = runtime_of(request.app.state)
+    path = str(key).lstrip("/")
+    runtime.registry.dataset(dataset).check_key(path)
+    page = await _history(runtime, dataset, path, _history_query(request))
+    return json_response(page, 200)
 
 
 class HistoryQuery(msgspec.Struct, forbid_unknown_fields=True):
     since: datetime | None = None
     until: datetime | None = None
-    before_version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    before_version: Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)] | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     include: Literal["data"] | None = None
     max_age: float | None = None  # accepted (and ignored) so one query string serves both
@@ -116,7 +202,7 @@ def _history_query(request: Request[Any, Any, State]) -> HistoryQuery:
     except msgspec.ValidationError as exc:
         raise BadParameter(
             f"history parameters: {exc}; use since/until (ISO times), limit (1-1000), "
-            "before_version (>= 1), include=data"
+            f"before_version (1-{MAX_VERSION}), include=data"
         ) from None
 
 
@@ -151,7 +237,7 @@ async def _history(runtime: Runtime, dataset: str, key: str, query: HistoryQuery
     for name, value in (("since", query.since), ("until", query.until)):
         if value is not None:
             parts.append(f"{name}={value.isoformat()}")
-    next_url = f"/api/v1/snapshots/{dataset}/{key}/history?{'&'.join(parts)}"
+    next_url = f"/api/v1/history/{dataset}/{key}?{'&'.join(parts)}"
     return History(dataset=dataset, key=key, versions=versions, next=next_url)
 
 
@@ -170,32 +256,74 @@ async def refresh_snapshot(
     wait: Wait = None,
     accept_shrink: AcceptShrink = False,
 ) -> ASGIApp:
+    """As `POST /api/v1/refresh/{dataset}/{key}`; the path must end in `/refresh`, which is
+    always stripped (a key ending in `/refresh` is `.../{key}/refresh` as well)."""
+    path = str(key).lstrip("/")
+    if not path.endswith(REFRESH_SUFFIX):
+        raise MalformedKey(
+            f"POST to /api/v1/refresh/{dataset}/{{key}} (or .../snapshots/{dataset}/{{key}}/refresh) "
+            "to refresh a key"
+        )
+    return await _refresh(request, dataset, path.removesuffix(REFRESH_SUFFIX), wait, accept_shrink)
+
+
+@post(
+    "/api/v1/refresh/{dataset:str}/{key:path}",
+    tags=["snapshots"],
+    summary="Force a refresh of a key (the whole rest of the path is the key)",
+    status_code=202,
+    responses=ERROR_RESPONSES,
+    opt={"role": "operator"},
+)
+async def refresh_key(
+    request: Request[Any, Any, State],
+    dataset: FromPath[str],
+    key: FromPath[Path],
+    wait: Wait = None,
+    accept_shrink: AcceptShrink = False,
+) -> ASGIApp:
     """202 with the run id (poll `/api/v1/runs/{id}`), or with `wait` the new snapshot.
 
-    Joins a refresh already running; inside the key's minimum interval answers 429.
+    Joins a refresh already running; inside the key's minimum interval answers 429 with the
+    latest version; 404 when the upstream says the key does not exist.
     """
+    return await _refresh(request, dataset, str(key).lstrip("/"), wait, accept_shrink)
+
+
+async def _refresh(
+    request: Request[Any, Any, State],
+    dataset: str,
+    key: str,
+    wait: float | None,
+    accept_shrink: bool,
+) -> ASGIApp:
     runtime = runtime_of(request.app.state)
-    registered = runtime.registry.dataset(dataset)
-    key_text, is_refresh = split_key(registered, key, "refresh")
-    if not is_refresh:
-        raise MalformedKey(f"POST to /api/v1/snapshots/{dataset}/{{key}}/refresh to refresh a key")
-    started = await runtime.refresher.force(dataset, key_text, accept_shrink)
+    runtime.registry.dataset(dataset).check_key(key)
+    try:
+        started = await runtime.refresher.force(dataset, key, accept_shrink)
+    except RefreshTooSoon as exc:
+        if exc.latest_version is None:  # refused by another process: the store knows it
+            latest = await runtime.store.latest(dataset, key)
+            exc.latest_version = latest.snapshot.version if latest and latest.snapshot else None
+        raise
     if wait is None:
         body = RefreshStarted(
-            dataset, key_text, started.run_id, "joined" if started.joined else "started"
+            dataset, key, started.run_id, "joined" if started.joined else "started"
         )
         return json_response(body, 202, {"Location": f"/api/v1/runs/{started.run_id}"})
-    result = await wait_bounded(started, wait, f"{dataset} {key_text}")
+    result = await wait_bounded(started, wait, f"{dataset} {key}")
+    if result.not_found:
+        raise UpstreamNotFound(f"{dataset} {key}: {result.error}")
     if result.outcome == "failed":
         raise UpstreamError(
-            f"refresh of {dataset} {key_text} failed: {result.error}; the last good snapshot is kept"
+            f"refresh of {dataset} {key} failed: {result.error}; the last good snapshot is kept"
         )
     reader = reader_of(request.app.state)
     try:
-        entry, how = await reader.entry(dataset, key_text, None)
+        entry, how = await reader.entry(dataset, key, None)
     except Unavailable:
         raise Unavailable(
-            f"no snapshot of {dataset} {key_text}: {result.note}", retry_after=30
+            f"no snapshot of {dataset} {key}: {result.note}", retry_after=30
         ) from None
     headers = {"X-Refresh-Run": str(result.run_id), "X-Refresh-Outcome": result.outcome}
     return reader.respond(request, entry, how, extra_headers=headers)

@@ -258,7 +258,7 @@ class ClientCore:
             params["before_version"] = str(before_version)
         if include_data:
             params["include"] = "data"
-        return Call("GET", snapshot_path(dataset, key) + "/history", _decoder(History), params)
+        return Call("GET", key_path("history", dataset, key), _decoder(History), params)
 
     def refresh(
         self, dataset: str, key: str, wait: float | None, accept_shrink: bool
@@ -275,7 +275,7 @@ class ClientCore:
             return msgspec.json.decode(response.content, type=Snapshot)
 
         timeout = None if wait is None else wait + self.timeout
-        path = snapshot_path(dataset, key) + "/refresh"
+        path = key_path("refresh", dataset, key)
         return Call("POST", path, parse, params, idempotent=False, timeout=timeout)
 
     def refresh_dataset(self, dataset: str, accept_shrink: bool) -> Call[list[KeyRefresh]]:
@@ -294,6 +294,12 @@ class ClientCore:
 def snapshot_path(dataset: str, key: str) -> str:
     """The snapshot route of a key; `/` in keys (owner/repo) stays a path separator."""
     return f"/api/v1/snapshots/{quote(dataset, safe='')}/{quote(key, safe='/')}"
+
+
+def key_path(action: str, dataset: str, key: str) -> str:
+    """`/api/v1/{action}/{dataset}/{key}` (history, refresh): unambiguous whatever the key
+    ends in, unlike the `.../{key}/history` suffix form."""
+    return f"/api/v1/{action}/{quote(dataset, safe='')}/{quote(key, safe='/')}"
 
 
 def typed(kind: type[T]) -> Callable[[Snapshot], T]:

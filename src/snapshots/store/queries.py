@@ -241,9 +241,12 @@ class Store:
         timing: RunTiming,
         next_refresh_at: datetime | None,
     ) -> StoredRefresh:
-        """Record a failed refresh; the latest snapshot stays what it was."""
+        """Record a failed refresh; the latest snapshot stays what it was.
+
+        A key that is not registered stays unregistered (`registered` is False in the result).
+        """
         async with self.engine.begin() as conn:
-            await conn.execute(
+            updated = await conn.execute(
                 update(dataset_keys)
                 .where(dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
                 .values(
@@ -255,7 +258,9 @@ class Store:
                 )
             )
             run_id = await self._insert_run(conn, dataset, key, timing, "failed", error, None)
-        return StoredRefresh(run_id=run_id, outcome="failed", snapshot_id=None)
+        return StoredRefresh(
+            run_id=run_id, outcome="failed", snapshot_id=None, registered=bool(updated.rowcount)
+        )
 
     @staticmethod
     async def _insert_version(

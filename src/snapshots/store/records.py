@@ -89,6 +89,7 @@ class StoredRefresh:
     outcome: Outcome
     snapshot_id: int | None
     note: str | None = None  # why a shrink was rejected or accepted
+    registered: bool = True  # False: the key has no row (a failed first fetch registers nothing)
 
 
 def snapshot_from_row(row: Any, prefix: str, payload: Any = ...) -> SnapshotRecord:

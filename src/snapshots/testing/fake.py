@@ -208,16 +208,24 @@ class FakeGateway:
             return self._run(path.rsplit("/", 1)[-1])
         if request.method == "POST" and path.startswith("/api/v1/datasets/"):
             return self._refresh_dataset(path.split("/")[4], role)
-        if not path.startswith("/api/v1/snapshots/"):
+        route, _, tail = path.removeprefix("/api/v1/").partition("/")
+        if route not in ("snapshots", "latest", "history", "refresh"):
             return _error(404, "not_found", f"the fake gateway does not serve {path}")
-        dataset, _, rest = path.removeprefix("/api/v1/snapshots/").partition("/")
+        dataset, _, rest = tail.partition("/")
         if not any(d == dataset for d, _ in [*self.versions, *self.errors]):
             return _error(404, "unknown_dataset", f"no canned snapshots of dataset {dataset!r}")
         if request.method == "POST":
             if role != "operator":
                 return _error(403, "forbidden", "refreshing needs an operator token")
-            return self._refresh(dataset, rest.removesuffix("/refresh"), request)
-        if (dataset, rest) not in self.versions and rest.endswith("/history"):
+            key = rest if route == "refresh" else rest.removesuffix("/refresh")
+            return self._refresh(dataset, key, request)
+        if route == "history":
+            return self._history(dataset, rest, request)
+        if (
+            route == "snapshots"
+            and (dataset, rest) not in self.versions
+            and rest.endswith("/history")
+        ):
             return self._history(dataset, rest.removesuffix("/history"), request)
         return self._snapshot(dataset, rest, request)
 
@@ -279,7 +287,7 @@ class FakeGateway:
         ]
         more = len(newest_first) > limit
         next_url = (
-            f"/api/v1/snapshots/{dataset}/{key}/history?before_version={page[-1].version}&limit={limit}"
+            f"/api/v1/history/{dataset}/{key}?before_version={page[-1].version}&limit={limit}"
             if more
             else None
         )

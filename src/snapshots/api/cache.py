@@ -1,8 +1,10 @@
 """The hot path: the latest snapshot of each key, pre-encoded, so a read is a lookup plus headers.
 
-Entries are dropped when a refresh of their key is stored (every outcome can change freshness
-or the error shown), so the cache never serves what Postgres no longer says. Bounded in bytes,
-least recently used first out.
+An entry stops being served as current when a refresh of its key is stored (every outcome can
+change freshness or the error shown), so a read never returns what Postgres no longer says
+while Postgres answers. The superseded entry is kept until it is replaced or evicted: when the
+database does not answer, it is what can still be served (stale-if-error for our own store).
+Bounded in bytes, least recently used first out.
 """
 
 from __future__ import annotations
@@ -106,21 +108,33 @@ class CachedSnapshot:
 
 
 class SnapshotCache:
-    """LRU of CachedSnapshot by (dataset, key), with a generation per key against stale fills."""
+    """LRU of CachedSnapshot by (dataset, key), with a generation per key against stale fills.
+
+    Superseded entries (a refresh was stored since) stay as fallbacks, not served by `get`.
+    """
 
     def __init__(self, max_bytes: int) -> None:
         self._entries: OrderedDict[tuple[str, str], CachedSnapshot] = OrderedDict()
+        self._superseded: set[tuple[str, str]] = set()
         self._generations: dict[tuple[str, str], int] = {}
         self._bytes = 0
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
 
     def get(self, dataset: str, key: str) -> CachedSnapshot | None:
+        """The key's current entry (None if absent or superseded)."""
+        name = (dataset, key)
         with self._lock:
-            entry = self._entries.get((dataset, key))
-            if entry is not None:
-                self._entries.move_to_end((dataset, key))
+            entry = self._entries.get(name)
+            if entry is None or name in self._superseded:
+                return None
+            self._entries.move_to_end(name)
             return entry
+
+    def fallback(self, dataset: str, key: str) -> CachedSnapshot | None:
+        """The key's last entry, current or superseded: what to serve when the store is down."""
+        with self._lock:
+            return self._entries.get((dataset, key))
 
     def generation(self, dataset: str, key: str) -> int:
         """Read before loading from the store; `put` refuses the entry if it changed since."""
@@ -135,27 +149,28 @@ class SnapshotCache:
             old = self._entries.pop(name, None)
             self._bytes += entry.size - (old.size if old else 0)
             self._entries[name] = entry
+            self._superseded.discard(name)
             while self._bytes > self._max_bytes and len(self._entries) > 1:
-                _, evicted = self._entries.popitem(last=False)
+                evicted_name, evicted = self._entries.popitem(last=False)
+                self._superseded.discard(evicted_name)
                 self._bytes -= evicted.size
 
     def invalidate(self, dataset: str, key: str, *_: Any) -> None:
-        """Drop the key's entry (a refresh of it was stored)."""
+        """Stop serving the key's entry as current (a refresh of it was stored)."""
         name = (dataset, key)
         with self._lock:
             self._generations[name] = self._generations.get(name, 0) + 1
-            old = self._entries.pop(name, None)
-            if old is not None:
-                self._bytes -= old.size
+            if name in self._entries:
+                self._superseded.add(name)
 
     def clear(self) -> None:
-        """Drop every entry (change notifications may have been missed)."""
+        """Serve no entry as current (change notifications may have been missed)."""
         with self._lock:
             for name in self._entries:
                 self._generations[name] = self._generations.get(name, 0) + 1
-            self._entries.clear()
-            self._bytes = 0
+            self._superseded.update(self._entries)
 
     def __len__(self) -> int:
+        """Entries served as current."""
         with self._lock:
-            return len(self._entries)
+            return len(self._entries) - len(self._superseded)

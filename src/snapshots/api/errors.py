@@ -6,12 +6,11 @@ from typing import Any
 
 from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException
-from sqlalchemy.exc import InterfaceError, OperationalError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from snapshots.api.schemas import ErrorBody, ErrorDetail
-from snapshots.errors import DatabaseUnavailable, SnapshotsError, Unavailable
+from snapshots.errors import DatabaseUnavailable, RefreshTooSoon, SnapshotsError, Unavailable
 from snapshots.logs import get_logger
+from snapshots.store.errors import DATABASE_ERRORS
 from snapshots.wire import Freshness
 
 log = get_logger(__name__)
@@ -40,6 +39,8 @@ def snapshots_error(_: Request[Any, Any, Any], exc: SnapshotsError) -> Response[
     if isinstance(exc, Unavailable):
         freshness = exc.freshness if isinstance(exc.freshness, Freshness) else None
         detail = ErrorDetail(exc.code, exc.message, exc.last_error, freshness)
+    elif isinstance(exc, RefreshTooSoon):
+        detail = ErrorDetail(exc.code, exc.message, latest_version=exc.latest_version)
     return error_response(exc.status, exc.code, exc.message, headers, detail)
 
 
@@ -61,7 +62,12 @@ def _problem(item: Any) -> str:
 
 
 def database_error(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.warning("database.unavailable", path=request.url.path, error_type=type(exc).__name__)
+    log.warning(
+        "database.unavailable",
+        path=request.url.path,
+        error_type=type(exc).__name__,
+        exc_info=exc,
+    )
     unavailable = DatabaseUnavailable("the database is not answering; retry shortly", retry_after=5)
     return snapshots_error(request, unavailable)
 
@@ -74,8 +80,6 @@ def internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[
 EXCEPTION_HANDLERS: dict[type[Exception] | int, Any] = {
     SnapshotsError: snapshots_error,
     HTTPException: http_error,
-    OperationalError: database_error,
-    InterfaceError: database_error,
-    PoolTimeout: database_error,
+    **dict.fromkeys(DATABASE_ERRORS, database_error),
     Exception: internal_error,
 }

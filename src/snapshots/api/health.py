@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -13,8 +12,11 @@ from litestar.datastructures import State
 from snapshots.api.common import metrics_of, runtime_of
 from snapshots.api.errors import error_response
 from snapshots.api.schemas import Health
+from snapshots.deadline import within
+from snapshots.logs import get_logger
 
 READY_TIMEOUT_SECONDS = 2.0
+log = get_logger(__name__)
 
 
 @get("/healthz", sync_to_thread=False, tags=["health"], opt={"role": None})
@@ -27,19 +29,24 @@ def healthz() -> Health:
 async def readyz(state: State) -> Response[Any]:
     """200 only when the database answers (readiness)."""
     try:
-        await asyncio.wait_for(runtime_of(state).store.ping(), READY_TIMEOUT_SECONDS)
-    except Exception:
+        await within(runtime_of(state).store.ping(), READY_TIMEOUT_SECONDS)
+    except Exception as exc:
+        log.warning("ready.failed", error_type=type(exc).__name__, exc_info=exc)
         return error_response(
             503, "not_ready", "the database is not answering", {"Retry-After": "5"}
         )
     return Response(Health(status="ready"))
 
 
-@get("/metrics", tags=["health"], opt={"role": None}, media_type="text/plain; version=0.0.4")
+METRICS_MEDIA_TYPE = "text/plain; version=0.0.4"
+"""Prometheus' text format; Litestar adds `; charset=utf-8` to every text/ type itself."""
+
+
+@get("/metrics", tags=["health"], opt={"role": None}, media_type=METRICS_MEDIA_TYPE)
 async def metrics(request: Request[Any, Any, State]) -> Response[bytes]:
-    """Prometheus text format."""
+    """Prometheus text format (`text/plain; version=0.0.4; charset=utf-8`)."""
     body = await metrics_of(request.app.state).render()
-    return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(body, media_type=METRICS_MEDIA_TYPE)
 
 
 class WorkerStatus(msgspec.Struct, frozen=True):

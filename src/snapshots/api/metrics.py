@@ -17,9 +17,14 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import Collector
 
+from snapshots.deadline import within
+from snapshots.logs import get_logger
 from snapshots.refresher import RefreshResult
 from snapshots.runtime import Runtime
+from snapshots.store.errors import STORE_UNANSWERED
 
+log = get_logger(__name__)
+AGES_WAIT_SECONDS = 2.0
 AGE_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 6 * 3600.0, 86400.0, float("inf"))
 
 
@@ -153,5 +158,10 @@ class Metrics:
         child.inc()
 
     async def render(self) -> bytes:
-        self._live.ages = await self._runtime.store.snapshot_ages()
+        """The text format; snapshot ages are re-read from the store when it answers within
+        `AGES_WAIT_SECONDS` (else the last ones stay, so a scrape never hangs on it)."""
+        try:
+            self._live.ages = await within(self._runtime.store.snapshot_ages(), AGES_WAIT_SECONDS)
+        except STORE_UNANSWERED as exc:
+            log.warning("metrics.ages_unavailable", error_type=type(exc).__name__)
         return generate_latest(self.registry)

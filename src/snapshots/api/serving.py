@@ -19,14 +19,21 @@ from litestar.response.base import ASGIResponse
 from snapshots.api.cache import CachedSnapshot, SnapshotCache
 from snapshots.api.metrics import Metrics
 from snapshots.clock import utcnow
+from snapshots.deadline import within
 from snapshots.errors import KeyLimitReached, RefreshTooSoon, Unavailable, UpstreamNotFound
+from snapshots.logs import get_logger
 from snapshots.refresher import wait_bounded
 from snapshots.runtime import Runtime
 from snapshots.store import Latest
+from snapshots.store.errors import STORE_UNANSWERED
 from snapshots.wire import Freshness
 
 Body = Literal["envelope", "data"]
 _encode = msgspec.json.Encoder().encode
+log = get_logger(__name__)
+
+STORE_WAIT_SECONDS = 2.0
+"""How long a read waits for the database when memory holds an older snapshot to serve."""
 
 
 def _etag_matches(header: str, etag: str) -> bool:
@@ -60,7 +67,12 @@ class SnapshotReader:
     async def entry(
         self, dataset: str, key: str, max_age: float | None
     ) -> tuple[CachedSnapshot, str]:
-        """The key's cached snapshot and how it was obtained (`hit` or `miss`)."""
+        """The key's cached snapshot and how it was obtained (`hit` or `miss`).
+
+        When the database does not answer within `STORE_WAIT_SECONDS` and memory still holds
+        a (superseded) snapshot of the key, that is served: its age and staleness say how
+        old it is.
+        """
         registered = self.runtime.registry.dataset(dataset)
         cached = self.cache.get(dataset, key)
         if cached is not None and (max_age is None or _age(cached) <= max_age):
@@ -68,17 +80,36 @@ class SnapshotReader:
             return cached, "hit"
         registered.check_key(key)
         generation = self.cache.generation(dataset, key)
-        latest, fetched = await self._latest(dataset, key, max_age)
+        fallback = self.cache.fallback(dataset, key) if max_age is None else None
+        try:
+            latest, fetched = await self._latest(dataset, key, max_age, fallback is not None)
+        except STORE_UNANSWERED as exc:
+            if fallback is None:
+                raise
+            log.warning(
+                "read.served_from_memory",
+                dataset=dataset,
+                key=key,
+                version=fallback.version,
+                error_type=type(exc).__name__,
+            )
+            self.runtime.reads.touch(dataset, key)
+            return fallback, "stale"
         cached = CachedSnapshot.of(latest, registered.ttl_seconds)
         if not fetched:
             self.cache.put(cached, generation)
         self.runtime.reads.touch(dataset, key)
         return cached, "miss" if fetched else "hit"
 
-    async def _latest(self, dataset: str, key: str, max_age: float | None) -> tuple[Latest, bool]:
-        """From the store; on a cold miss (or an old snapshot and `max_age`) fetched first."""
+    async def _latest(
+        self, dataset: str, key: str, max_age: float | None, bounded: bool
+    ) -> tuple[Latest, bool]:
+        """From the store; on a cold miss (or an old snapshot and `max_age`) fetched first.
+
+        `bounded`: give the store `STORE_WAIT_SECONDS` (memory has something to serve)."""
         looked_at = time.monotonic()
-        latest = await self.runtime.store.latest(dataset, key)
+        reading = self.runtime.store.latest(dataset, key)
+        latest = await (within(reading, STORE_WAIT_SECONDS) if bounded else reading)
         if latest is None or latest.snapshot is None:
             return await self._cold_miss(dataset, key, latest is not None, looked_at), True
         if max_age is not None and _age_of(latest) > max_age:

@@ -34,10 +34,12 @@ def redact(text: str) -> str:
 
 
 def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Redact every string field. `exc_info` stays an exception until `format_exc_info` turns
+    it into the `exception` text (the traceback), which the last pass of this redacts."""
     for name, value in event.items():
         if isinstance(value, str):
             event[name] = redact(value)
-        elif isinstance(value, BaseException):
+        elif isinstance(value, BaseException) and name != "exc_info":
             event[name] = redact(f"{type(value).__name__}: {value}")
     return event
 

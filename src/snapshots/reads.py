@@ -27,3 +27,11 @@ class ReadTracker:
         with self._lock:
             reads, self._reads = self._reads, {}
         return {name: datetime.fromtimestamp(at, UTC) for name, at in reads.items()}
+
+    def restore(self, reads: dict[tuple[str, str], datetime]) -> None:
+        """Put back reads whose write failed, so the next flush writes them (newest wins)."""
+        with self._lock:
+            for name, at in reads.items():
+                stamp = at.timestamp()
+                if self._reads.get(name, 0.0) < stamp:
+                    self._reads[name] = stamp

@@ -95,7 +95,7 @@ async def running(
         try:  # keep the last minutes of read times for idle retirement
             await store.touch_reads(reads.drain())
         except Exception as exc:
-            log.warning("reads.flush_failed", error_type=type(exc).__name__)
+            log.warning("reads.flush_failed", error_type=type(exc).__name__, exc_info=exc)
         registry.close()
         await engine.dispose()
         log.info("service.stopped")

@@ -7,6 +7,9 @@ from collections.abc import Callable
 
 from snapshots.coordination import channels
 from snapshots.coordination.listener import NotificationListener
+from snapshots.logs import get_logger
+
+log = get_logger(__name__)
 
 ChangeListener = Callable[[channels.Change], None]
 
@@ -27,6 +30,16 @@ class ChangeFeed:
 
     def _on_change(self, payload: str) -> None:
         change = channels.decode_change(payload)
-        if change is not None:
-            for callback in self._subscribers:
+        if change is None:
+            return
+        for callback in self._subscribers:
+            try:
                 callback(change)
+            except Exception as exc:  # one subscriber must not starve the others
+                log.error(
+                    "changes.subscriber_failed",
+                    dataset=change.dataset,
+                    key=change.key,
+                    error_type=type(exc).__name__,
+                    exc_info=exc,
+                )

@@ -79,7 +79,7 @@ class RequestConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database may be down: the next wake or poll retries
-                log.warning("requests.claim_failed", error_type=type(exc).__name__)
+                log.warning("requests.claim_failed", error_type=type(exc).__name__, exc_info=exc)
 
     async def _handle(self, request: RefreshRequest) -> None:
         """Answer one request; a failure to answer (the database went away) is logged, and
@@ -89,7 +89,12 @@ class RequestConsumer:
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            log.warning("requests.answer_failed", request=request.id, error_type=type(exc).__name__)
+            log.warning(
+                "requests.answer_failed",
+                request=request.id,
+                error_type=type(exc).__name__,
+                exc_info=exc,
+            )
 
     async def _answer(self, request: RefreshRequest) -> None:
         try:

@@ -9,7 +9,6 @@ and the new leader never overlap, and a takeover takes at most two intervals.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from datetime import timedelta
 from typing import Any
@@ -17,6 +16,10 @@ from typing import Any
 import psycopg
 
 from snapshots.coordination.listener import dedicated_connection
+from snapshots.deadline import within
+from snapshots.logs import get_logger
+
+log = get_logger(__name__)
 
 LOCK_KEY = 0x736E617073686F74  # "snapshot": the same constant in every process of a deployment
 
@@ -47,7 +50,13 @@ class Leadership:
             ).fetchone()
             await self._beat(conn)
             return True, bool(recent and recent[0])
-        except Exception:
+        except Exception as exc:  # the database is down or the schema is wrong: say which
+            log.warning(
+                "leader.acquire_failed",
+                instance=self.instance,
+                error_type=type(exc).__name__,
+                exc_info=exc,
+            )
             await self._drop()
             return False, False
 
@@ -58,8 +67,14 @@ class Leadership:
         if conn is None:
             return False
         try:
-            await asyncio.wait_for(self._beat(conn), self.interval)
-        except Exception:
+            await within(self._beat(conn), self.interval)
+        except Exception as exc:
+            log.warning(
+                "leader.check_failed",
+                instance=self.instance,
+                error_type=type(exc).__name__,
+                exc_info=exc,
+            )
             await self._drop()
             return False
         return True
@@ -69,12 +84,19 @@ class Leadership:
         conn = self._conn
         if conn is None:
             return
-        with contextlib.suppress(Exception):
+        try:
             await conn.execute(
                 "UPDATE worker_leader SET heartbeat_at = NULL WHERE id = 1 AND instance = %s",
                 (self.instance,),
             )
             await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
+        except Exception as exc:  # the lock goes with the connection anyway; the next leader waits
+            log.warning(
+                "leader.release_failed",
+                instance=self.instance,
+                error_type=type(exc).__name__,
+                exc_info=exc,
+            )
         await self._drop()
 
     async def _beat(self, conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> None:

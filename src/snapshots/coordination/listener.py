@@ -79,16 +79,26 @@ class NotificationListener:
                     if not first:
                         log.info("listener.reconnected")
                         for caught_up in self._reconnected:
-                            caught_up()
+                            _call(caught_up, "reconnect")
                     first, failures = False, 0
                     async for notify in conn.notifies():
                         for callback in self._subscribers.get(notify.channel, ()):
-                            callback(notify.payload)
+                            _call(callback, notify.channel, notify.payload)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the database went away: wait, then listen again
                 self.connected.clear()
                 first = False
-                log.warning("listener.disconnected", error_type=type(exc).__name__)
+                log.warning("listener.disconnected", error_type=type(exc).__name__, exc_info=exc)
                 await asyncio.sleep(RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)])
                 failures += 1
+
+
+def _call(callback: Callable[..., None], what: str, *args: str) -> None:
+    """Run one subscriber; a raising one is logged and the connection keeps listening."""
+    try:
+        callback(*args)
+    except Exception as exc:
+        log.error(
+            "listener.callback_failed", channel=what, error_type=type(exc).__name__, exc_info=exc
+        )

@@ -70,7 +70,7 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the election loop must outlive any one failure
-                log.error("leader.loop_failed", error_type=type(exc).__name__)
+                log.error("leader.loop_failed", error_type=type(exc).__name__, exc_info=exc)
 
     async def _attempt(self) -> None:
         won, wait = await self._leadership.try_acquire()

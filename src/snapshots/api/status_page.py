@@ -1,8 +1,11 @@
-"""The status page at `/`: datasets, failing keys and provider budgets, rendered on the server.
+"""The status page at `/`: datasets, failing keys and provider budgets.
 
-It is public, because a browser sends no bearer token on page load; its refresh buttons call
-the JSON API, with an operator token from the page's token field when the service has tokens.
-Everything taken from data is escaped with `html.escape` (errors can carry upstream text).
+The route is public, because a browser sends no bearer token on page load. In open mode (no
+tokens) the page is rendered on the server, everything taken from data escaped with
+`html.escape` (errors can carry upstream text). When the API has tokens the page is a shell
+with no data in it: its script asks for a reader or operator token, keeps it in session
+storage and draws the same tables from the JSON API, so what readers may see stays behind the
+reader role. Refresh buttons call the JSON API with that token (operators only).
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ async def status_page(request: Request[Any, Any, State]) -> Response[str]:
     """The service at a glance, reloading itself every 15 s."""
     tokens: TokenStore = request.app.state.tokens
     nonce = secrets.token_urlsafe(16)
-    page = await render(runtime_of(request.app.state), tokens.open, nonce)
+    page = await render(runtime_of(request.app.state), nonce) if tokens.open else shell(nonce)
     csp = (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
         "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
@@ -46,8 +49,8 @@ async def status_page(request: Request[Any, Any, State]) -> Response[str]:
     return Response(page, media_type=MediaType.HTML, headers=headers)
 
 
-async def render(runtime: Runtime, open_mode: bool, nonce: str) -> str:
-    """The whole page; the data comes from the same helpers as `/api/v1/datasets`."""
+async def render(runtime: Runtime, nonce: str) -> str:
+    """The whole page in open mode; the data comes from the same helpers as `/api/v1/datasets`."""
     summaries = await runtime.store.dataset_summaries()
     datasets = [
         dataset_body(d, summaries.get(n)) for n, d in sorted(runtime.registry.datasets.items())
@@ -60,23 +63,12 @@ async def render(runtime: Runtime, open_mode: bool, nonce: str) -> str:
                 for k in await runtime.store.keys_of(dataset.dataset)
             ]
             failing += [(dataset, k) for k in keys if k.last_outcome in FAILING]
-    auth = (
-        '<span class="muted">open mode: refreshes need no token</span>'
-        if open_mode
-        else '<label>Operator token <input id="token" type="password" autocomplete="off" '
-        'size="24" placeholder="snp_…"></label>'
-    )
     now = utcnow()
-    return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>snapshots status</title><link rel="icon" href="data:,">
-<noscript><meta http-equiv="refresh" content="{RELOAD_SECONDS}"></noscript>
-<style nonce="{nonce}">{STYLE}</style></head>
-<body data-auth="{"open" if open_mode else "token"}" data-reload-seconds="{RELOAD_SECONDS}">
+    return f"""{_head(nonce, f'<noscript><meta http-equiv="refresh" content="{RELOAD_SECONDS}"></noscript>')}
+<body data-auth="open" data-reload-seconds="{RELOAD_SECONDS}">
 <header><h1>snapshots</h1>
 <span class="meta">{escape(__version__)} · {now:%Y-%m-%d %H:%M:%S} UTC · reloads every {RELOAD_SECONDS} s</span>
-{auth}</header>
+<span class="muted">open mode: refreshes need no token</span></header>
 <h2>Datasets</h2>
 {_datasets_table(datasets)}
 <h2>Failing keys ({len(failing)})</h2>
@@ -86,6 +78,41 @@ async def render(runtime: Runtime, open_mode: bool, nonce: str) -> str:
 <script nonce="{nonce}">{SCRIPT}</script>
 </body></html>
 """
+
+
+def shell(nonce: str) -> str:
+    """The page in token mode: no data, only the token prompt and empty sections that the
+    script fills from the JSON API with the reader's or operator's token."""
+    return f"""{_head(nonce, "")}
+<body data-auth="token" data-reload-seconds="{RELOAD_SECONDS}">
+<header><h1>snapshots</h1>
+<span class="meta">{escape(__version__)} · <span id="updated">not loaded yet</span> · reloads every {RELOAD_SECONDS} s</span>
+<form id="auth"><label>Token <input id="token" type="password" autocomplete="off" size="24"
+placeholder="snp_…"></label> <button type="submit">Show</button>
+<button type="button" id="forget">Forget</button></form></header>
+<p id="message" role="alert"></p>
+<noscript><p>This service has API tokens, so this page loads its data with JavaScript and a
+token. Without JavaScript use <code>snapshots status</code> or the JSON API.</p></noscript>
+<main id="data" hidden>
+<h2>Datasets</h2>
+<div id="datasets"></div>
+<h2>Failing keys (<span id="failing-count">0</span>)</h2>
+<div id="failing"></div>
+<h2>Provider budgets</h2>
+<div id="providers"></div>
+</main>
+<script nonce="{nonce}">{SCRIPT}</script>
+</body></html>
+"""
+
+
+def _head(nonce: str, extra: str) -> str:
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>snapshots status</title><link rel="icon" href="data:,">
+{extra}
+<style nonce="{nonce}">{STYLE}</style></head>"""
 
 
 def _table(head: Iterable[str], rows: list[str], empty: str) -> str:
@@ -133,7 +160,7 @@ def _datasets_table(datasets: list[DatasetBody]) -> str:
 def _failing_table(failing: list[tuple[DatasetBody, KeyBody]], now: datetime) -> str:
     rows = []
     for dataset, key in failing:
-        url = f"/api/v1/snapshots/{quote(dataset.dataset, safe='')}/{quote(key.key, safe='/')}/refresh"
+        url = f"/api/v1/refresh/{quote(dataset.dataset, safe='')}/{quote(key.key, safe='/')}"
         when = (
             _span((now - key.last_refresh_at).total_seconds()) + " ago"
             if key.last_refresh_at

@@ -18,6 +18,9 @@ import httpx
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
+from rich.text import Text
+
+from snapshots.operator_diff import diff, printable
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 
@@ -67,9 +70,23 @@ def _age(seconds: float | None) -> str:
     return f"{seconds:.0f}s"
 
 
+def _is_tty(console: Console) -> bool:
+    """Whether output goes to an interactive terminal (a pipe or a file gets plain lines)."""
+    isatty = getattr(console.file, "isatty", None)
+    try:
+        return bool(isatty and isatty()) and console.is_interactive
+    except ValueError:  # a closed file
+        return False
+
+
+def _say(console: Console, line: str) -> None:
+    """One line of data (keys, errors) as it is: no markup, highlighting or wrapping."""
+    console.print(printable(line), markup=False, highlight=False, soft_wrap=True)
+
+
 def status(api: Api, as_json: bool, console: Console) -> None:
     """Every dataset and key (age vs TTL, stale, last outcome and error, next refresh) and the
-    budget of every provider."""
+    budget of every enabled provider; datasets without keys get one line, never an empty table."""
     datasets = api.call("GET", "/api/v1/datasets")
     keys = {
         d["dataset"]: api.call("GET", f"/api/v1/datasets/{d['dataset']}/keys") for d in datasets
@@ -78,34 +95,65 @@ def status(api: Api, as_json: bool, console: Console) -> None:
     if as_json:
         console.print_json(json.dumps({"datasets": datasets, "keys": keys, "providers": providers}))
         return
+    if not datasets:
+        _say(console, "No datasets are registered: add [datasets.NAME] tables to jobs.toml.")
+    elif not any(d["enabled"] for d in datasets):
+        _say(console, "No dataset is enabled; each line below names the provider setting to add.")
+    disabled: dict[str, list[str]] = {}
     for dataset in datasets:
-        state = "enabled" if dataset["enabled"] else f"disabled: {dataset['disabled_reason']}"
-        table = Table(
-            title=f"{dataset['dataset']}  (ttl {_age(dataset['ttl_seconds'])}, {state}; "
-            f"{dataset['fresh']} fresh, {dataset['stale']} stale, {dataset['failing']} failing)",
-            title_justify="left",
-        )
-        for column in (
-            "key",
-            "version",
-            "age / ttl",
-            "stale",
-            "last outcome",
-            "next refresh",
-            "last error",
-        ):
-            table.add_column(column)
-        for key in keys[dataset["dataset"]]:
-            table.add_row(
-                key["key"],
-                str(key["version"] or "-"),
-                f"{_age(key['age_seconds'])} / {_age(dataset['ttl_seconds'])}",
-                "[red]yes[/red]" if key["stale"] else "no",
-                key["last_outcome"] or "-",
-                key["next_refresh_at"] or "-",
-                key["last_error"] or "",
+        name, rows = dataset["dataset"], keys[dataset["dataset"]]
+        if not dataset["enabled"] and not any(k["version"] for k in rows):
+            # Nothing fetched and nothing will be: one line, not a table of blanks.
+            disabled.setdefault(dataset["disabled_reason"] or "disabled", []).append(name)
+            continue
+        if not rows:
+            _say(console, f"{name}: enabled, no keys yet (a read or jobs.toml adds them)")
+            continue
+        console.print(_keys_table(dataset, rows))
+    for reason, names in disabled.items():
+        _say(console, f"disabled ({reason}): {', '.join(sorted(names))}")
+    enabled = [p for p in providers if p["enabled"]]
+    if enabled:
+        console.print(_budgets_table(enabled))
+    elif providers:
+        _say(console, "No provider is enabled, so no budget is in use.")
+
+
+def _keys_table(dataset: dict[str, Any], rows: list[dict[str, Any]]) -> Table:
+    state = "enabled" if dataset["enabled"] else f"disabled: {dataset['disabled_reason']}"
+    table = Table(
+        title=Text(
+            printable(
+                f"{dataset['dataset']}  (ttl {_age(dataset['ttl_seconds'])}, {state}; "
+                f"{dataset['fresh']} fresh, {dataset['stale']} stale, {dataset['failing']} failing)"
             )
-        console.print(table)
+        ),
+        title_justify="left",
+    )
+    for column in (
+        "key",
+        "version",
+        "age / ttl",
+        "stale",
+        "last outcome",
+        "next refresh",
+        "last error",
+    ):
+        table.add_column(column)
+    for key in rows:
+        table.add_row(
+            Text(printable(key["key"])),
+            str(key["version"] or "-"),
+            f"{_age(key['age_seconds'])} / {_age(dataset['ttl_seconds'])}",
+            "[red]yes[/red]" if key["stale"] else "no",
+            key["last_outcome"] or "-",
+            key["next_refresh_at"] or "-",
+            Text(printable(key["last_error"] or "")),
+        )
+    return table
+
+
+def _budgets_table(providers: list[dict[str, Any]]) -> Table:
     budgets = Table(title="budgets", title_justify="left")
     for column in (
         "provider",
@@ -134,84 +182,84 @@ def status(api: Api, as_json: bool, console: Console) -> None:
             limit,
             str(budget["used_in_period"]),
             str(budget["tokens_left"] if budget["tokens_left"] is not None else "-"),
-            paused,
+            Text(printable(paused)),
             f"x{plan['stretch']:.2f}" if plan else "-",
             ", ".join(f"{k}: {v}" for k, v in provider["upstream_requests"].items()) or "-",
         )
-    console.print(budgets)
+    return budgets
 
 
 def refresh(api: Api, dataset: str, key: str | None, wait: float | None, console: Console) -> None:
-    """Force a refresh of one key (optionally waiting for it), or of every key with a progress bar."""
+    """Force a refresh of one key (optionally waiting for it), or of every key: with a progress
+    bar on a terminal, else one plain line per key as it finishes."""
     params = {} if wait is None else {"wait": wait}
     if key is not None:
-        answer = api.call("POST", f"/api/v1/snapshots/{dataset}/{key}/refresh", params=params)
+        answer = api.call("POST", f"/api/v1/refresh/{dataset}/{key}", params=params)
         if wait is None:
-            console.print(f"{dataset} {key}: {answer['status']} as run {answer['run_id']}")
+            _say(console, f"{dataset} {key}: {answer['status']} as run {answer['run_id']}")
         else:
-            console.print(
-                f"{dataset} {key}: version {answer['version']}, fetched {answer['freshness']['fetched_at']}"
+            _say(
+                console,
+                f"{dataset} {key}: version {answer['version']}, "
+                f"fetched {answer['freshness']['fetched_at']}",
             )
         return
     answer = api.call("POST", f"/api/v1/datasets/{dataset}/refresh")
+    if not answer["keys"]:
+        _say(console, f"{dataset}: no keys to refresh")
     runs = {k["run_id"]: k["key"] for k in answer["keys"] if k["run_id"] is not None}
     for skipped in (k for k in answer["keys"] if k["status"] == "skipped"):
-        console.print(f"skipped {skipped['key']}: {skipped['note']}")
-    outcomes: dict[str, str] = {}
-    with Progress(console=console, transient=False) as progress:
-        task = progress.add_task(f"refreshing {dataset}", total=len(runs))
-        deadline = time.monotonic() + (wait or 300)
-        while len(outcomes) < len(runs) and time.monotonic() < deadline:
-            for run_id, run_key in runs.items():
-                if run_key not in outcomes:
-                    run = api.call("GET", f"/api/v1/runs/{run_id}")
-                    if run["status"] != "running":
-                        outcomes[run_key] = run["status"] + (
-                            f": {run['error']}" if run.get("error") else ""
-                        )
-                        progress.advance(task)
+        _say(console, f"{skipped['key']}: skipped ({skipped['note']})")
+    deadline = time.monotonic() + (wait or 300)
+    if _is_tty(console):
+        outcomes: dict[str, str] = {}
+        with Progress(console=console, transient=False) as progress:
+            task = progress.add_task(f"refreshing {dataset}", total=len(runs))
+            for run_key, outcome in _outcomes(api, runs, deadline):
+                outcomes[run_key] = outcome
+                progress.advance(task)
+        for run_key, outcome in sorted(outcomes.items()):
+            _say(console, f"{run_key}: {outcome}")
+    else:
+        for run_key, outcome in _outcomes(api, runs, deadline):
+            _say(console, f"{run_key}: {outcome}")
+
+
+def _outcomes(api: Api, runs: dict[int, str], deadline: float) -> Iterator[tuple[str, str]]:
+    """(key, outcome) of each run as it finishes; runs still going at `deadline` say so."""
+    pending = dict(runs)
+    while pending:
+        for run_id, run_key in list(pending.items()):
+            run = api.call("GET", f"/api/v1/runs/{run_id}")
+            if run["status"] != "running":
+                del pending[run_id]
+                yield run_key, run["status"] + (f": {run['error']}" if run.get("error") else "")
+        if pending and time.monotonic() >= deadline:
+            for run_id, run_key in pending.items():
+                yield run_key, f"still running (run {run_id})"
+            return
+        if pending:
             time.sleep(0.2)
-    for run_key, outcome in sorted(outcomes.items()):
-        console.print(f"{run_key}: {outcome}")
-
-
-def _identity(item: Any) -> str:
-    if isinstance(item, dict):
-        for field in ("id", "key", "login", "name"):
-            if field in item:
-                return f"{field}={item[field]}"
-    return json.dumps(item, sort_keys=True)
-
-
-def diff(older: Any, newer: Any) -> tuple[list[str], list[str], list[str]]:
-    """Items added, removed and changed between two payloads (lists by item identity)."""
-    if not isinstance(older, list) or not isinstance(newer, list):
-        return [], [], [] if older == newer else ["(the object)"]
-    before = {_identity(i): i for i in older}
-    after = {_identity(i): i for i in newer}
-    added = sorted(set(after) - set(before))
-    removed = sorted(set(before) - set(after))
-    changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
-    return added, removed, changed
 
 
 def history(
     api: Api, dataset: str, key: str, show_diff: bool, limit: int, console: Console
 ) -> None:
-    """The versions of a key, newest first; with `show_diff`, what changed from the one before."""
+    """The versions of a key, newest first; with `show_diff`, what changed from the one before:
+    items added and removed by name, and the fields that changed (`~ ken-116: role_name admin ->
+    write`)."""
     params: dict[str, Any] = {"limit": limit + 1 if show_diff else limit}
     if show_diff:
         params["include"] = "data"
-    versions = api.call("GET", f"/api/v1/snapshots/{dataset}/{key}/history", params=params)[
+    versions = api.call("GET", f"/api/v1/history/{dataset}/{key}", params=params)[
         "versions"
     ]
     for index, version in enumerate(versions[:limit]):
-        console.print(
-            f"version {version['version']}: {version['item_count']} items, first seen {version['fetched_at']}, "
-            f"last confirmed {version['verified_at']}"
+        _say(
+            console,
+            f"version {version['version']}: {version['item_count']} items, "
+            f"first seen {version['fetched_at']}, last confirmed {version['verified_at']}",
         )
         if show_diff and index + 1 < len(versions):
-            added, removed, changed = diff(versions[index + 1]["data"], version["data"])
-            for label, items in (("added", added), ("removed", removed), ("changed", changed)):
-                if items:
-                    console.print(f"  {label}: {', '.join(items)}")
+            for line in diff(versions[index + 1]["data"], version["data"]).lines():
+                _say(console, f"  {line}")

@@ -566,6 +566,153 @@ def test_empty_fault_keeps_the_envelope_without_items(
     assert (response.status_code, response.json()) == (200, expected)
 
 
+def _rels(response: httpx.Response) -> dict[str, str]:
+    """rel -> page number of each Link the response carries."""
+    return {
+        str(rel): str(link["url"]).rsplit("page=", 1)[1] for rel, link in response.links.items()
+    }
+
+
+def test_truncated_fault_empties_a_github_page_but_keeps_its_link(simulator: Simulator) -> None:
+    simulator.add_fault("github", "truncated", path="&page=2")
+    url = "/github/repos/acme/repo-03/collaborators?per_page=30"
+
+    first = simulator.http.get(url, headers=GITHUB_AUTH)
+    second = simulator.http.get(f"{url}&page=2", headers=GITHUB_AUTH)
+    again = simulator.http.get(f"{url}&page=2", headers=GITHUB_AUTH)
+
+    assert (len(first.json()), _rels(first)) == (30, {"next": "2", "last": "3"})
+    assert (second.status_code, second.json()) == (200, [])
+    assert _rels(second) == {"prev": "1", "next": "3", "last": "3", "first": "1"}
+    assert len(again.json()) == 30  # one use only
+
+
+@pytest.mark.parametrize(
+    ("provider", "path", "headers", "expected"),
+    [
+        (
+            "jira",
+            "/jira/rest/api/2/search?jql=project%3DPRJ3&startAt=100&maxResults=100",
+            JIRA_AUTH,
+            {"startAt": 100, "maxResults": 100, "total": 130, "issues": []},
+        ),
+        (
+            "jira",
+            "/jira/rest/api/3/search/jql?jql=project%3DPRJ3&maxResults=100",
+            JIRA_AUTH,
+            {"issues": [], "isLast": False},
+        ),
+        (
+            "pagerduty",
+            "/pagerduty/users?offset=20&limit=20&total=true",
+            PD_AUTH,
+            {"users": [], "offset": 20, "limit": 20, "more": True, "total": 50},
+        ),
+    ],
+)
+def test_truncated_fault_empties_a_page_but_keeps_total_more_and_tokens(
+    simulator: Simulator,
+    provider: str,
+    path: str,
+    headers: dict[str, str],
+    expected: dict[str, object],
+) -> None:
+    simulator.add_fault(provider, "truncated")
+
+    body = simulator.http.get(path, headers=headers).json()
+
+    assert {k: body[k] for k in expected} == expected
+    if "isLast" in body:
+        assert body["nextPageToken"]  # still leads to the next page
+
+
+def test_overstated_fault_links_github_to_a_page_past_the_last(simulator: Simulator) -> None:
+    simulator.add_fault("github", "overstated", path="&page=3")
+    url = "/github/repos/acme/repo-03/collaborators?per_page=30"
+
+    third = simulator.http.get(f"{url}&page=3", headers=GITHUB_AUTH)
+    fourth = simulator.http.get(f"{third.links['next']['url']}", headers=GITHUB_AUTH)
+
+    assert (len(third.json()), _rels(third)["next"], _rels(third)["last"]) == (15, "4", "4")
+    assert (fourth.status_code, fourth.json()) == (200, [])
+
+
+@pytest.mark.parametrize(
+    ("provider", "path", "headers", "expected"),
+    [
+        (
+            "jira",
+            "/jira/rest/api/2/search?jql=project%3DPRJ3&startAt=100&maxResults=100",
+            JIRA_AUTH,
+            {"startAt": 100, "total": 230, "issues": 30},
+        ),
+        (
+            "jira",
+            "/jira/rest/api/3/search/jql?jql=project%3DPRJ3&maxResults=100",
+            JIRA_AUTH,
+            {"isLast": False, "nextPageToken": None, "issues": 100},
+        ),
+        (
+            "pagerduty",
+            "/pagerduty/users?offset=40&limit=20&total=true",
+            PD_AUTH,
+            {"more": True, "total": 70, "users": 10},
+        ),
+        (
+            "pagerduty",
+            "/pagerduty/schedules/PSCH001/users",
+            PD_AUTH,
+            {"more": True, "offset": 0, "total": None},
+        ),
+    ],
+)
+def test_overstated_fault_announces_more_than_there_is(
+    simulator: Simulator,
+    provider: str,
+    path: str,
+    headers: dict[str, str],
+    expected: dict[str, object],
+) -> None:
+    simulator.add_fault(provider, "overstated")
+
+    body = simulator.http.get(path, headers=headers).json()
+
+    got = {k: len(body[k]) if isinstance(body.get(k), list) else body.get(k) for k in expected}
+    assert got == expected
+
+
+def test_paging_faults_still_check_the_token(simulator: Simulator) -> None:
+    simulator.add_fault("github", "truncated", count=2)
+    wrong = {"Authorization": "token wrong"}
+
+    refused = simulator.http.get("/github/repos/acme/repo-03/collaborators", headers=wrong)
+    emptied = simulator.http.get("/github/repos/acme/repo-03/collaborators", headers=GITHUB_AUTH)
+
+    assert (refused.status_code, emptied.status_code, emptied.json()) == (401, 200, [])
+
+
+def test_pygithub_stops_without_a_word_at_a_truncated_page(
+    simulator: Simulator, pygithub: Callable[..., Github]
+) -> None:
+    simulator.add_fault("github", "truncated", path="collaborators?page=2")
+
+    collaborators = list(pygithub().get_repo("acme/repo-03").get_collaborators())
+
+    # The library ends the list at the empty page though its Link announced page 3: the
+    # gateway's own check is what keeps such a list from being stored.
+    assert len(collaborators) == 30
+
+
+def test_jira_library_stops_at_an_overstated_cloud_page(simulator: Simulator) -> None:
+    simulator.set_jira_deployment("Cloud")
+    simulator.add_fault("jira", "overstated", path="search/jql")
+    client = _jira(simulator, server_info=True)
+
+    issues = client.enhanced_search_issues("project = PRJ3", maxResults=0)
+
+    assert len(issues) == 100  # isLast=false, but no nextPageToken to follow
+
+
 def test_throttle_fault_answers_as_each_provider_throttles(simulator: Simulator) -> None:
     for provider in ("pagerduty", "github", "jira"):
         simulator.add_fault(provider, "throttle", retry_after="3")

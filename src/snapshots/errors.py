@@ -134,3 +134,9 @@ class DatabaseUnavailable(Unavailable):
     """The database does not answer; reads fail fast instead of hanging."""
 
     code = "database_unavailable"
+
+
+class IncompletePagination(UpstreamError):
+    """A paged fetch did not end where its pagination announced (a page empty or short before
+    the announced end, a total not reached, "more" with nothing after it): the list may be
+    truncated, so nothing is stored."""

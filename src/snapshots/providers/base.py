@@ -1,4 +1,5 @@
-"""What a provider module declares: its datasets (key format, TTL, fetch) and its client factory."""
+"""What a provider module declares: its datasets (key format, TTL, fetch) and its client factory;
+and what every fetch shares: upstream errors, and the check that a paged list ended as announced."""
 
 from __future__ import annotations
 
@@ -7,10 +8,19 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from snapshots.config import BudgetLimit, ProviderSettings
-from snapshots.errors import MalformedKey, SnapshotsError, UpstreamError, UpstreamNotFound
+from snapshots.errors import (
+    IncompletePagination,
+    MalformedKey,
+    SnapshotsError,
+    UpstreamError,
+    UpstreamNotFound,
+)
 from snapshots.providers.transport import UpstreamGate
+
+MAX_PAGES = 1000
 
 JSONValue = Any
 """A JSON-compatible value (dicts, lists, strings, numbers, booleans, None)."""
@@ -119,3 +129,63 @@ def transport_failure(provider: str, what: str, exc: BaseException) -> Snapshots
         return UpstreamError(f"{provider} sent malformed JSON for {what}")
     cause = exc.__cause__ or exc
     return UpstreamError(f"{provider} request for {what} failed: {type(cause).__name__}")
+
+
+def incomplete(what: str, detail: str) -> IncompletePagination:
+    """The error for a paged list that did not end where its pagination announced."""
+    return IncompletePagination(f"{what}: {detail}; the list may be truncated, nothing stored")
+
+
+def _page_number(url: str) -> int | None:
+    values = parse_qs(urlsplit(url).query).get("page", [])
+    return int(values[-1]) if values and values[-1].isdigit() else None
+
+
+@dataclass
+class LinkPages:
+    """Follows a list paged by `Link` headers (RFC 8288, as GitHub sends them) and checks that it
+    ends where the links announced: a page reached through rel="next" must not be empty, the
+    list must not stop before the page rel="last" named, and, when `per_page` is known, a page
+    that links to a next one must be full."""
+
+    what: str
+    per_page: int | None = None
+    items: int = 0
+    pages: int = 0
+    last: int | None = None  # the page number the latest rel="last" named
+
+    def page(self, url: str, count: int, links: Mapping[str, str]) -> str | None:
+        """Account for the page at `url` with `count` items and its links (rel -> URL); the
+        next page's URL, or None when the list is complete."""
+        self.pages += 1
+        if self.pages > MAX_PAGES:
+            raise UpstreamError(f"{self.what}: more than {MAX_PAGES} pages; narrow the query")
+        number = _page_number(url) or self.pages
+        if "last" in links:
+            self.last = _page_number(links["last"])
+        of = f" of {self.last}" if self.last else ""
+        if count == 0 and self.pages > 1:
+            raise incomplete(
+                self.what,
+                f"page {number}{of} announced by Link came back empty after {self.items} items",
+            )
+        if count == 0 and "next" in links:
+            raise incomplete(
+                self.what, f"page {number}{of} came back empty though Link announces more"
+            )
+        self.items += count
+        if "next" in links:
+            if self.per_page is not None and count < self.per_page:
+                raise incomplete(
+                    self.what,
+                    f"page {number}{of} came back with {count} items, fewer than per_page"
+                    f" {self.per_page}, though Link announces more",
+                )
+            return links["next"]
+        if self.last is not None and number < self.last:
+            raise incomplete(
+                self.what,
+                f"the list ended at page {number} after {self.items} items though Link"
+                f" announced {self.last} pages",
+            )
+        return None

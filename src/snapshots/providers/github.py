@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import github
 import requests
-from github.GithubObject import CompletableGithubObject
 from github.Requester import HTTPRequestsConnectionClass, HTTPSRequestsConnectionClass, Requester
 
 from snapshots.config import BudgetLimit, ProviderSettings
@@ -19,6 +18,7 @@ from snapshots.providers.base import (
     FetchContext,
     JSONValue,
     KeyFormat,
+    LinkPages,
     ProviderDefinition,
     library_failure,
 )
@@ -126,19 +126,35 @@ def _failure(exc: Exception, what: str) -> SnapshotsError:
     return library_failure("github", what, exc, status)
 
 
-def _raw(obj: CompletableGithubObject) -> dict[str, Any]:
-    """The JSON an object was built from. CompletableGithubObject's own raw_data would first GET
-    the full object, one more request per list item, so read the base class's property."""
-    data: dict[str, Any] = super(CompletableGithubObject, obj).raw_data
-    return data
+def _links(headers: dict[str, Any]) -> dict[str, str]:
+    """rel -> URL of a response's `Link` header (PyGithub lower-cases header names)."""
+    links = requests.utils.parse_header_links(str(headers.get("link", "")))
+    return {str(link["rel"]): str(link["url"]) for link in links if "rel" in link and "url" in link}
 
 
 def fetch_repo_collaborators(client: Any, key: str, ctx: FetchContext) -> JSONValue:
-    """Every collaborator of `owner/repo` with permissions and role, all pages."""
+    """Every collaborator of `owner/repo` with permissions and role, all pages.
+
+    PyGithub's paginated list ends quietly at an empty page, whatever the Link header of the
+    page before announced; so the pages are walked here, on PyGithub's requester (its auth,
+    errors and the gated adapter), and each is checked against the Link that announced it.
+    """
     what = f"repository {key} collaborators"
     try:
         # The client is lazy: get_repo builds the URL without fetching the repository.
-        return [_raw(user) for user in client.get_repo(key).get_collaborators()]
+        url: str | None = f"{client.get_repo(key).url}/collaborators"
+        per_page = int(client.per_page)
+        params: dict[str, Any] = {"per_page": per_page}
+        pages = LinkPages(f"github.repo_collaborators {key}", per_page)
+        users: list[dict[str, Any]] = []
+        while url is not None:
+            headers, data = client.requester.requestJsonAndCheck("GET", url, parameters=params)
+            if not isinstance(data, list) or not all(isinstance(user, dict) for user in data):
+                raise UpstreamError(f"github sent an unexpected body for {what}: no list of users")
+            users.extend(data)
+            url = pages.page(url, len(data), _links(headers))
+            params = {}  # the next link carries its own query
+        return users
     except (github.GithubException, requests.RequestException, SnapshotsError, ValueError) as exc:
         raise _failure(exc, what) from None
 

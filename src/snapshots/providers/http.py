@@ -10,17 +10,19 @@ import httpx
 from snapshots.config import BudgetLimit, DatasetSettings, ProviderSettings
 from snapshots.errors import UpstreamError
 from snapshots.providers.base import (
+    MAX_PAGES,
     DatasetDefinition,
     FetchContext,
     JSONValue,
     KeyFormat,
+    LinkPages,
     ProviderDefinition,
+    incomplete,
     raise_for_status,
     transport_failure,
 )
 from snapshots.providers.transport import GatedHttpxTransport, UpstreamGate
 
-MAX_PAGES = 1000
 DEFAULT_PAGE_SIZE = 100
 DEFAULT_BUDGET = BudgetLimit(60, 60.0)
 GENERIC_KEY = KeyFormat(
@@ -105,8 +107,46 @@ def _items(body: Any, path: str | None, what: str) -> list[Any]:
     return value
 
 
+def _announced(body: Any) -> tuple[bool | None, int | None]:
+    """The `more` flag and `total` count a page carries (PagerDuty's classic pagination and
+    many others), None for each it does not."""
+    if not isinstance(body, dict):
+        return None, None
+    more, total = body.get("more"), body.get("total")
+    return (
+        more if isinstance(more, bool) else None,
+        total if isinstance(total, int) and not isinstance(total, bool) else None,
+    )
+
+
+def _follow_links(
+    client: httpx.Client, url: str, params: dict[str, str], path: str | None, what: str
+) -> list[Any]:
+    """Every page by rel="next", checked by `LinkPages` (no per-page size: it is the API's)."""
+    pages = LinkPages(what)
+    collected: list[Any] = []
+    next_url: str | None = url
+    while next_url is not None:
+        response = _get(client, next_url, params, what)
+        items = _items(_json(response, what), path, what)
+        collected.extend(items)
+        links = {
+            str(rel): str(link["url"]) for rel, link in response.links.items() if "url" in link
+        }
+        next_url = pages.page(str(response.url), len(items), links)
+        params = {}  # the next link carries its own query
+    return collected
+
+
 def fetch(client: Any, key: str, ctx: FetchContext) -> JSONValue:
-    """GET the dataset's URL for `key`, following its pagination to the end."""
+    """GET the dataset's URL for `key`, following its pagination to the end.
+
+    With `page` and `offset`, a page's `more` and `total` (when it has them) decide: `more:
+    true` goes on even after a short page (the upstream may cap the page size), an empty page
+    under `more: true` or a list that ends short of `total` fails the fetch; without them a
+    short page is the last. `offset` advances by the items received, so a capped page skips
+    nothing.
+    """
     options = ctx.options
     url = str(options["url"]).replace("{key}", quote(key, safe="/"))
     what = f"GET {url}"
@@ -116,24 +156,42 @@ def fetch(client: Any, key: str, ctx: FetchContext) -> JSONValue:
     if paginate == "none":
         body = _json(_get(client, url, params, what), what)
         return _items(body, path, what) if path else body
+    if paginate == "link":
+        return _follow_links(client, url, params, path, what)
     size = int(options.get("page_size", DEFAULT_PAGE_SIZE))
     collected: list[Any] = []
-    next_url: str | None = url
+    total: int | None = None
     for page in range(MAX_PAGES):
         if paginate == "page":
             params.update(page=str(page + 1), per_page=str(size))
-        elif paginate == "offset":
-            params.update(offset=str(page * size), limit=str(size))
-        assert next_url is not None
-        response = _get(client, next_url, params, what)
-        body = _json(response, what)
+            where = f"page {page + 1}"
+        else:
+            params.update(offset=str(len(collected)), limit=str(size))
+            where = f"page at offset {len(collected)}"
+        body = _json(_get(client, url, params, what), what)
         items = _items(body, path, what)
         collected.extend(items)
-        if paginate == "link":
-            next_url = response.links.get("next", {}).get("url")
-            params = {}  # the next link carries its own query
-            if next_url is None:
-                return collected
-        elif len(items) < size or (isinstance(body, dict) and body.get("more") is False):
-            return collected
-    raise UpstreamError(f"{what}: more than {MAX_PAGES} pages; narrow the query")
+        more, total = _announced(body)
+        if not items:
+            if more is True:
+                raise incomplete(
+                    what, f"{where} came back empty though more: true, after {len(collected)} items"
+                )
+            break
+        if more is not None:
+            if more:
+                continue
+            break
+        if total is not None:
+            if len(collected) >= total:
+                break
+            continue
+        if len(items) < size:
+            break
+    else:
+        raise UpstreamError(f"{what}: more than {MAX_PAGES} pages; narrow the query")
+    if total is not None and len(collected) < total:
+        raise incomplete(
+            what, f"the list ended after {len(collected)} items though total is {total}"
+        )
+    return collected

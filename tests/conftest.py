@@ -83,7 +83,8 @@ def db(database_url: str) -> Iterator[psycopg.Connection[Any]]:
     """An empty database (tables truncated) and a plain connection for asserting on rows."""
     with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
         conn.execute(
-            "TRUNCATE refresh_runs, dataset_keys, snapshots, datasets, refresh_requests, worker_leader"
+            "TRUNCATE refresh_runs, dataset_keys, snapshots, datasets, refresh_requests, worker_leader,"
+            " provider_states"
             " RESTART IDENTITY CASCADE"
         )
         yield conn

@@ -121,6 +121,7 @@ def test_get_history_refresh_run_and_max_age(
         keys = client.refresh_dataset("pagerduty.escalation_policy")
         assert keys == []  # nothing registered there yet
         client.pagerduty_escalation_policy("PPOL001")
+        time.sleep(0.05)  # past min_refresh_interval (10 ms) since that read's fetch
         [policy_refresh] = client.refresh_dataset("pagerduty.escalation_policy")
         assert policy_refresh.key == "PPOL001"
         policy_run = policy_refresh.run_id

@@ -229,7 +229,7 @@ ttl = "2m"
     assert dataset.enabled
     assert dataset.ttl_seconds == 120
     assert dataset.options["paginate"] == "page"
-    assert registry.providers["statuspage"].budget.limit == BudgetLimit(30, 60.0)
+    assert registry.providers["statuspage"].budget_limit == BudgetLimit(30, 60.0)
     dataset.check_key("abcd1234")
     with pytest.raises(MalformedKey, match="abcd1234"):
         dataset.check_key("UPPER")
@@ -238,5 +238,5 @@ ttl = "2m"
 def test_default_budget_applies_when_none_is_configured(tmp_path: Path) -> None:
     registry = _registry(_write(tmp_path, ""))
 
-    assert registry.providers["github"].budget.limit == BudgetLimit(4500, 3600.0)
-    assert registry.providers["jira"].budget.limit == BudgetLimit(1, 1.0)
+    assert registry.providers["github"].budget_limit == BudgetLimit(4500, 3600.0)
+    assert registry.providers["jira"].budget_limit == BudgetLimit(1, 1.0)

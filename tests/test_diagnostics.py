@@ -13,7 +13,7 @@ import pytest
 
 from helpers import Gateway, Simulator, wait_for
 from snapshots.config import JobsConfig
-from snapshots.refresher import RefreshResult
+from snapshots.handles import RefreshResult
 
 StartGateway = Callable[[JobsConfig], Gateway]
 PD = "pagerduty.schedule_users"
@@ -31,10 +31,10 @@ def service_log() -> Iterator[Callable[[], str]]:
     root.removeHandler(handler)
 
 
-def _runtime(gateway: Gateway) -> Any:
-    """The running parts of an in-process gateway (to plug a listener in, as a plugin would)."""
+def _refresher(gateway: Gateway) -> Any:
+    """The refresher of an in-process gateway (to plug a listener in, as a plugin would)."""
     app: Any = gateway.server.server.config.app
-    return app.state.runtime
+    return app.dependencies["composition"].dependency().read.refresher
 
 
 def test_a_raising_refresh_listener_is_logged_and_fails_neither_the_refresh_nor_the_others(
@@ -51,8 +51,8 @@ def test_a_raising_refresh_listener_is_logged_and_fails_neither_the_refresh_nor_
     def broken(dataset: str, key: str, result: RefreshResult) -> None:
         raise RuntimeError("listener bug 4711")
 
-    _runtime(gateway).refresher.add_listener(broken)
-    _runtime(gateway).refresher.add_listener(lambda d, k, r: heard.append((d, k, r.outcome)))
+    _refresher(gateway).add_listener(broken)
+    _refresher(gateway).add_listener(lambda d, k, r: heard.append((d, k, r.outcome)))
     simulator.rotate_schedule("PSCH001")
 
     response = gateway.http.post(f"/api/v1/snapshots/{PD}/PSCH001/refresh", params={"wait": 10})

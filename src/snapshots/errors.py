@@ -123,6 +123,15 @@ class RefreshTooSoon(SnapshotsError):
         self.latest_version = latest_version
 
 
+class Fenced(Unavailable):
+    """This worker is no longer the active one: it makes no upstream call and stores nothing."""
+
+    def __init__(
+        self, message: str = "this worker stepped down (it is no longer the active one)"
+    ) -> None:
+        super().__init__(message, retry_after=5)
+
+
 class KeyLimitReached(SnapshotsError):
     """A read would register one more on-demand key than the dataset's `max_keys` allows."""
 

@@ -75,7 +75,7 @@ def make_plan(
                     dataset.name, keys, interval, per_refresh, keys * per_refresh * 3600 / interval
                 )
             )
-        limit = provider.budget.limit
+        limit = provider.budget_limit
         budget_per_hour = limit.requests * 3600 / limit.period_seconds if limit else float("inf")
         demand = sum(d.requests_per_hour for d in demands)
         stretch = max(1.0, demand / (budget_per_hour * HEADROOM)) if limit else 1.0

@@ -10,10 +10,11 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any
 
 from snapshots.budget import Priority, current_priority
 from snapshots.clock import utcnow
+from snapshots.coordination.fence import Fence, Fenced
 from snapshots.errors import (
     RefreshTooSoon,
     SnapshotsError,
@@ -21,11 +22,26 @@ from snapshots.errors import (
     UpstreamError,
     UpstreamNotFound,
 )
+from snapshots.handles import (
+    STEPPED_DOWN,
+    FutureHandle,
+    NegativeCache,
+    RefreshListener,
+    RefreshResult,
+)
 from snapshots.logs import get_logger
 from snapshots.providers.base import FetchContext
 from snapshots.providers.transport import RequestMeter, current_meter
 from snapshots.registry import RegisteredDataset, RegisteredProvider, Registry
-from snapshots.store import FetchedPayload, KeySource, Outcome, RunTiming, Store, Trigger
+from snapshots.store import (
+    Fencing,
+    FetchedPayload,
+    KeySource,
+    RunTiming,
+    Store,
+    Trigger,
+)
+from snapshots.upstreams import Upstreams
 
 log = get_logger(__name__)
 
@@ -33,81 +49,17 @@ RETRY_AFTER_FAILURE_SECONDS = 30.0
 """A failed key is tried again after this long (or its normal interval, if shorter)."""
 
 
-@dataclass(frozen=True)
-class RefreshResult:
-    """What one refresh did: its run, outcome, the latest snapshot, and the error if it failed."""
-
-    run_id: int
-    outcome: Outcome
-    snapshot_id: int | None
-    error: str | None
-    not_found: bool
-    next_refresh_at: datetime | None
-    note: str | None = None
-    duration_seconds: float = 0.0
-
-
-@dataclass(frozen=True)
-class Started:
-    """A refresh that is running: its run id (known before it ends) and whether it was joined."""
+@dataclass
+class _Flight:
+    """A refresh in flight: its run id, the task running it and the future its handles await."""
 
     run_id: int
     task: asyncio.Task[RefreshResult]
-    joined: bool
+    future: asyncio.Future[RefreshResult]
+    what: str
 
-
-RefreshListener = Callable[[str, str, RefreshResult], None]
-
-
-class NegativeCache:
-    """Keys the upstream said do not exist, each remembered for its dataset's negative TTL."""
-
-    def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], tuple[float, str]] = {}
-
-    def get(self, dataset: str, key: str) -> str | None:
-        """The upstream's "not found" message while it lasts, else None."""
-        entry = self._entries.get((dataset, key))
-        if entry is None:
-            return None
-        expires, message = entry
-        if time.monotonic() >= expires:
-            self._entries.pop((dataset, key), None)
-            return None
-        return message
-
-    def remember(self, dataset: str, key: str, message: str, ttl_seconds: float) -> None:
-        self._entries[(dataset, key)] = (time.monotonic() + ttl_seconds, message)
-
-    def forget(self, dataset: str, key: str) -> None:
-        self._entries.pop((dataset, key), None)
-
-
-class RefreshService(Protocol):
-    """What the API asks of a refresher: the local `Refresher`, or the active worker's."""
-
-    @property
-    def in_flight_count(self) -> int: ...
-
-    def add_listener(self, listener: RefreshListener) -> None: ...
-
-    def known_missing(self, dataset: str, key: str) -> str | None: ...
-
-    async def running(self, run_id: int) -> tuple[str, str] | None: ...
-
-    async def refresh_within(
-        self,
-        dataset: str,
-        key: str,
-        trigger: Trigger,
-        wait_seconds: float,
-        source: KeySource = "demand",
-        since: float | None = None,
-    ) -> RefreshResult: ...
-
-    async def force(
-        self, dataset: str, key: str, accept_shrink: bool = False, trigger: Trigger = "demand"
-    ) -> Started: ...
+    def handle(self, joined: bool) -> FutureHandle:
+        return FutureHandle(self.run_id, joined, self.what, self.future)
 
 
 class Refresher:
@@ -122,19 +74,27 @@ class Refresher:
     def __init__(
         self,
         registry: Registry,
+        upstreams: Upstreams,
         store: Store,
         *,
         refresh_ahead: float = 0.8,
         clock: Callable[[], datetime] = utcnow,
+        fence: Fence | None = None,
+        instance: str | None = None,
     ) -> None:
+        """`fence`: the leader's epoch, checked by every store write (None: a lone process
+        with no election). `instance` is recorded with every run this process stores."""
         self._registry = registry
+        self._upstreams = upstreams
         self._store = store
         self._refresh_ahead = refresh_ahead
         self._clock = clock
+        self._fence = fence
+        self._instance = instance
         self._executors: dict[tuple[str, Priority], ThreadPoolExecutor] = {}
         self._missing = NegativeCache()
-        self._inflight: dict[tuple[str, str], Started] = {}
-        self._finished: dict[tuple[str, str], tuple[float, Started]] = {}
+        self._inflight: dict[tuple[str, str], _Flight] = {}
+        self._finished: dict[tuple[str, str], tuple[float, _Flight]] = {}
         self._listeners: list[RefreshListener] = []
         self._stretch: dict[str, float] = {}
         self._closing = False
@@ -170,15 +130,17 @@ class Refresher:
         key: str,
         trigger: Trigger,
         source: KeySource = "demand",
-        accept_shrink: bool = False,
+        *,
         since: float | None = None,
-    ) -> Started:
+        seen_run_id: int | None = None,
+        accept_shrink: bool = False,
+    ) -> FutureHandle:
         """Start a refresh, or join the one of the same key already running; do not wait for it.
 
         `since` (a `time.monotonic()` value) lets a reader that saw no snapshot at that moment
         reuse a refresh that finished after it looked, instead of fetching again.
         Raises UnknownDataset, DatasetDisabled or MalformedKey before any upstream call, and
-        Unavailable once the service is shutting down.
+        Unavailable once the service is shutting down or this worker stepped down.
         """
         registered = self._registry.enabled_dataset(dataset)
         registered.check_key(key)
@@ -193,27 +155,43 @@ class Refresher:
         current = self._current(dataset, key, since)  # another caller may have won the await
         if current is not None:
             return current
-        task = asyncio.get_running_loop().create_task(
-            self._run(run_id, registered, key, trigger, source, accept_shrink)
-        )
-        started = Started(run_id, task, joined=False)
-        self._inflight[(dataset, key)] = started
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[RefreshResult] = loop.create_future()
+        task = loop.create_task(self._run(run_id, registered, key, trigger, source, accept_shrink))
+        flight = _Flight(run_id, task, future, f"{dataset} {key}")
+        self._inflight[(dataset, key)] = flight
 
-        def finished(_: object) -> None:
+        def finished(done: asyncio.Task[RefreshResult]) -> None:
             self._inflight.pop((dataset, key), None)
-            self._finished[(dataset, key)] = (time.monotonic(), started)
+            self._finished[(dataset, key)] = (time.monotonic(), flight)
+            if future.done():
+                return
+            if done.cancelled():  # stepped down or shut down: nothing was stored
+                future.set_result(RefreshResult.interruption(run_id))
+            elif (exc := done.exception()) is not None:
+                log.error(
+                    "refresh.crashed",
+                    dataset=dataset,
+                    key=key,
+                    error_type=type(exc).__name__,
+                    exc_info=exc,
+                )
+                error = f"the refresh of {dataset} {key} failed unexpectedly ({type(exc).__name__})"
+                future.set_result(RefreshResult(run_id, "failed", None, error, False, None))
+            else:
+                future.set_result(done.result())
 
         task.add_done_callback(finished)
-        return started
+        return flight.handle(joined=False)
 
-    def _current(self, dataset: str, key: str, since: float | None) -> Started | None:
+    def _current(self, dataset: str, key: str, since: float | None) -> FutureHandle | None:
         """The refresh of this key in flight, or one that finished at or after `since`."""
         running = self._inflight.get((dataset, key))
         if running is not None:
-            return Started(running.run_id, running.task, joined=True)
+            return running.handle(joined=True)
         done = self._finished.get((dataset, key))
         if since is not None and done is not None and done[0] >= since:
-            return Started(done[1].run_id, done[1].task, joined=True)
+            return done[1].handle(joined=True)
         return None
 
     async def refresh(
@@ -224,34 +202,22 @@ class Refresher:
         source: KeySource = "demand",
         accept_shrink: bool = False,
     ) -> RefreshResult:
-        """Refresh now (or join the running refresh) and wait for it.
+        """Refresh now (or join the running refresh) and wait for it, however long it takes.
 
-        A caller that gives up (cancellation, timeout) does not cancel the shared fetch.
+        A caller that gives up (cancellation) does not cancel the shared fetch.
         """
-        started = await self.start(dataset, key, trigger, source, accept_shrink)
-        return await asyncio.shield(started.task)
-
-    async def refresh_within(
-        self,
-        dataset: str,
-        key: str,
-        trigger: Trigger,
-        wait_seconds: float,
-        source: KeySource = "demand",
-        since: float | None = None,
-    ) -> RefreshResult:
-        """Like `refresh`, but Unavailable (with Retry-After) if it takes longer than `wait_seconds`."""
-        started = await self.start(dataset, key, trigger, source, since=since)
-        return await wait_bounded(started, wait_seconds, f"{dataset} {key}")
+        handle = await self.start(dataset, key, trigger, source, accept_shrink=accept_shrink)
+        return await asyncio.shield(handle.future)
 
     async def force(
         self, dataset: str, key: str, accept_shrink: bool = False, trigger: Trigger = "demand"
-    ) -> Started:
+    ) -> FutureHandle:
         """An asked-for refresh (an operator's, or a read's `max_age`): joins one in flight;
         RefreshTooSoon inside the key's minimum interval.
 
         The minimum interval keeps refresh loops from spending the budget. Accepting a
         rejected shrink is exempt, since that refresh is what the operator is waiting for.
+        The time since the last refresh is the database's, whichever worker stored it.
         """
         registered = self._registry.enabled_dataset(dataset)
         registered.check_key(key)
@@ -260,8 +226,8 @@ class Refresher:
             return current
         latest = await self._store.latest(dataset, key)
         minimum = registered.settings.min_refresh_interval_seconds
-        if latest is not None and latest.state.last_refresh_at is not None:
-            age = (self._clock() - latest.state.last_refresh_at).total_seconds()
+        if latest is not None and latest.refreshed_seconds_ago is not None:
+            age = latest.refreshed_seconds_ago
             exempt = accept_shrink and latest.state.last_outcome == "rejected"
             if age < minimum and not exempt:
                 version = (
@@ -304,6 +270,8 @@ class Refresher:
             )
             fetched = FetchedPayload.of(payload)
             self._missing.forget(dataset.name, key)
+        except Fenced:  # deposed mid-fetch: the gate refused the next upstream call
+            return self._interrupted(run_id, dataset.name, key)
         except UpstreamNotFound as exc:
             error, not_found = exc.message, True
             self._missing.remember(dataset.name, key, exc.message, dataset.negative_ttl_seconds)
@@ -327,21 +295,26 @@ class Refresher:
         next_at = finished + timedelta(
             seconds=self._interval(dataset, failed=fetched is None and not not_found)
         )
-        if fetched is not None:
-            stored = await self._store.record_success(
-                dataset.name,
-                key,
-                fetched,
-                timing,
-                next_at,
-                source,
-                dataset.settings.shrink_guard,
-                accept_shrink,
-            )
-        else:
-            stored = await self._store.record_failure(
-                dataset.name, key, error or "unknown error", timing, next_at
-            )
+        try:
+            fencing = Fencing(self._fence.check() if self._fence else None, self._instance)
+            if fetched is not None:
+                stored = await self._store.record_success(
+                    dataset.name,
+                    key,
+                    fetched,
+                    timing,
+                    next_at,
+                    source,
+                    dataset.settings.shrink_guard,
+                    accept_shrink,
+                    fencing=fencing,
+                )
+            else:
+                stored = await self._store.record_failure(
+                    dataset.name, key, error or "unknown error", timing, next_at, fencing=fencing
+                )
+        except Fenced:  # a newer leader took over: what this one fetched is not stored
+            return self._interrupted(run_id, dataset.name, key)
         duration = time.monotonic() - clock_start
         result = RefreshResult(
             stored.run_id,
@@ -368,6 +341,10 @@ class Refresher:
         notify_listeners(self._listeners, dataset.name, key, result)
         return result
 
+    def _interrupted(self, run_id: int, dataset: str, key: str) -> RefreshResult:
+        log.warning("refresh.fenced", dataset=dataset, key=key, run_id=run_id)
+        return RefreshResult.interruption(run_id, STEPPED_DOWN)
+
     def _executor(self, provider: RegisteredProvider, priority: Priority) -> ThreadPoolExecutor:
         executor = self._executors.get((provider.name, priority))
         if executor is None:
@@ -389,7 +366,7 @@ class Refresher:
         meter_token = current_meter.set(meter)
         priority_token = current_priority.set(priority)
         try:
-            client = self._registry.client(dataset.provider.name)
+            client = self._upstreams.client(dataset.provider.name)
             payload = dataset.definition.fetch(client, key, ctx)
         finally:
             current_priority.reset(priority_token)
@@ -456,14 +433,3 @@ def notify_listeners(
                 error_type=type(exc).__name__,
                 exc_info=exc,
             )
-
-
-async def wait_bounded(started: Started, wait_seconds: float, what: str) -> RefreshResult:
-    """Wait for a running refresh at most `wait_seconds`; Unavailable with Retry-After after that."""
-    try:
-        return await asyncio.wait_for(asyncio.shield(started.task), wait_seconds)
-    except TimeoutError:
-        raise Unavailable(
-            f"{what} is being fetched and took longer than {wait_seconds:g}s; retry shortly",
-            retry_after=max(1, math.ceil(wait_seconds / 2)),
-        ) from None

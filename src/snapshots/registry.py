@@ -1,33 +1,36 @@
-"""The providers and datasets known to this process, resolved from jobs.toml and the built-ins."""
+"""The providers and datasets known to this process, resolved from jobs.toml and the built-ins.
+
+Definitions only: budgets, gates and clients are the worker side's (`snapshots.upstreams`).
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from snapshots.budget import Budget
-from snapshots.config import DatasetSettings, JobsConfig, ProviderSettings
+from snapshots.config import BudgetLimit, DatasetSettings, JobsConfig, ProviderSettings
 from snapshots.errors import ConfigError, DatasetDisabled, MalformedKey, UnknownDataset
 from snapshots.providers import BUILT_IN, custom, http
 from snapshots.providers.base import DatasetDefinition, KeyFormat, ProviderDefinition
-from snapshots.providers.transport import UpstreamGate
 
 
 @dataclass(frozen=True)
 class RegisteredProvider:
-    """A provider with its resolved settings, its budget and the gate its requests go through."""
+    """A provider with its resolved settings."""
 
     definition: ProviderDefinition
     settings: ProviderSettings
-    budget: Budget
-    gate: UpstreamGate
 
     @property
     def name(self) -> str:
         return self.definition.name
+
+    @property
+    def budget_limit(self) -> BudgetLimit | None:
+        """Requests per period: the configured budget, else the provider's default."""
+        return self.settings.budget or self.definition.default_budget
 
     @property
     def disabled_reason(self) -> str | None:
@@ -79,15 +82,7 @@ def _provider(
     )
     if problem is not None:
         raise ConfigError(f"{where}.{problem}")
-    budget = Budget(definition.name, settings.budget or definition.default_budget)
-    gate = UpstreamGate(
-        definition.name,
-        budget,
-        max_retries=settings.max_retries,
-        max_throttle_wait=settings.max_throttle_wait_seconds,
-        free_not_modified=definition.free_not_modified,
-    )
-    return RegisteredProvider(definition, resolved, budget, gate)
+    return RegisteredProvider(definition, resolved)
 
 
 def _providers(
@@ -164,15 +159,13 @@ def _definition(
 
 
 class Registry:
-    """Looks up datasets by name and hands out one client per provider, built on first use."""
+    """Looks up providers and datasets by name."""
 
     def __init__(
         self, providers: Mapping[str, RegisteredProvider], datasets: Mapping[str, RegisteredDataset]
     ) -> None:
         self.providers = dict(providers)
         self.datasets = dict(datasets)
-        self._clients: dict[str, Any] = {}
-        self._lock = threading.Lock()
 
     @classmethod
     def from_config(
@@ -230,21 +223,3 @@ class Registry:
         if reason is not None:
             raise DatasetDisabled(f"dataset {name} is disabled: {reason}")
         return dataset
-
-    def client(self, provider: str) -> Any:
-        """The shared client of `provider`, built once so connections and the budget are shared."""
-        with self._lock:
-            if provider not in self._clients:
-                registered = self.providers[provider]
-                self._clients[provider] = registered.definition.make_client(
-                    registered.settings, registered.gate
-                )
-            return self._clients[provider]
-
-    def close(self) -> None:
-        for provider in self.providers.values():
-            provider.budget.close()
-        with self._lock:
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()

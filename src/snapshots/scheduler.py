@@ -11,10 +11,10 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from snapshots.clock import utcnow
+from snapshots.handles import RefreshResult
 from snapshots.logs import get_logger
 from snapshots.planner import ProviderPlan, make_plan
-from snapshots.reads import ReadTracker
-from snapshots.refresher import RETRY_AFTER_FAILURE_SECONDS, Refresher, RefreshResult
+from snapshots.refresher import RETRY_AFTER_FAILURE_SECONDS, Refresher
 from snapshots.registry import Registry
 from snapshots.store import DatasetRow, Store
 
@@ -40,18 +40,16 @@ class RefreshScheduler:
         registry: Registry,
         store: Store,
         refresher: Refresher,
-        reads: ReadTracker,
         refresh_ahead: float = 0.8,
         maintenance_seconds: float = 30.0,
         keep_runs_seconds: float = 30 * 86400.0,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
-        """`maintenance_seconds`: how often read times are written, idle keys retired and the
-        budget plan recomputed."""
+        """`maintenance_seconds`: how often idle keys are retired, old rows pruned and the
+        budget plan recomputed (read times are the read side's to write)."""
         self._registry = registry
         self._store = store
         self._refresher = refresher
-        self._reads = reads
         self._refresh_ahead = refresh_ahead
         self._maintenance_seconds = maintenance_seconds
         self._keep_runs_seconds = keep_runs_seconds
@@ -174,14 +172,13 @@ class RefreshScheduler:
             job.remove()
 
     async def maintain(self) -> None:
-        """Housekeeping: write batched read times, retire idle on-demand keys, prune, re-plan.
+        """Housekeeping: retire idle on-demand keys, prune, re-plan.
 
         Each job runs on its own: one that fails (logged with its traceback) does not keep
         the others from running; the next maintenance run tries it again.
         """
         now = self._clock()
         for name, job in (
-            ("reads", self._flush_reads),
             ("retire", self._retire_idle),
             ("prune", self._prune),
             ("plan", self._replan),
@@ -197,14 +194,6 @@ class RefreshScheduler:
                     error_type=type(exc).__name__,
                     exc_info=exc,
                 )
-
-    async def _flush_reads(self, _: datetime) -> None:
-        reads = self._reads.drain()
-        try:
-            await self._store.touch_reads(reads)
-        except BaseException:
-            self._reads.restore(reads)  # written by the next run instead
-            raise
 
     async def _retire_idle(self, now: datetime) -> None:
         for dataset in self._registry.datasets.values():

@@ -8,22 +8,20 @@ from functools import partial
 
 from litestar import Litestar
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from snapshots import __version__
 from snapshots.api import native
 from snapshots.api.auth import TokenStore, require_role
-from snapshots.api.cache import SnapshotCache
 from snapshots.api.datasets import get_dataset, list_datasets, list_keys, refresh_dataset
 from snapshots.api.errors import EXCEPTION_HANDLERS
 from snapshots.api.head import head_as_get
 from snapshots.api.health import healthz, metrics, readyz, worker_status
 from snapshots.api.limits import request_limits
-from snapshots.api.metrics import Metrics
 from snapshots.api.middleware import request_log
 from snapshots.api.providers import list_providers
 from snapshots.api.runs import get_run
-from snapshots.api.serving import SnapshotReader
 from snapshots.api.snapshots import (
     get_history,
     get_latest,
@@ -34,7 +32,7 @@ from snapshots.api.snapshots import (
 from snapshots.api.status_page import status_page
 from snapshots.config import JobsConfig
 from snapshots.instance import Role
-from snapshots.runtime import running
+from snapshots.roles import Composition, compose
 
 ROUTES = [
     healthz,
@@ -61,20 +59,41 @@ WORKER_ROUTES = [healthz, readyz, metrics, list_providers, worker_status]
 
 
 def create_app(config: JobsConfig, database_url: str, *, role: Role = "serve") -> Litestar:
-    """The HTTP side of a process of `role`; its lifespan starts that role's parts."""
+    """The HTTP side of a process of `role`, composed by `snapshots.roles`."""
+    return build_app(compose(config, database_url, role))
+
+
+def _value(value: object) -> Provide:
+    return Provide(lambda: value, sync_to_thread=False, use_cache=True)
+
+
+def build_app(composition: Composition) -> Litestar:
+    """An app serving what `composition` holds; its lifespan starts and stops those parts.
+
+    Handlers receive the parts by dependency injection (`reader`, `store`, `registry`...)."""
+    config = composition.config
     tokens = TokenStore.load(config.api.tokens_file)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with running(config, database_url, role=role) as runtime:
-            app.state.runtime = runtime
-            app.state.metrics = Metrics(runtime)
-            cache = SnapshotCache(config.api.cache_mib * 1024 * 1024)
-            app.state.reader = SnapshotReader(runtime, cache, app.state.metrics)
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        async with composition.running():
             yield
 
+    dependencies = {
+        "composition": _value(composition),
+        "registry": _value(composition.registry),
+        "store": _value(composition.store),
+        "budgets": _value(composition.budgets),
+        "metrics": _value(composition.metrics),
+    }
+    routes = WORKER_ROUTES
+    if composition.read is not None:
+        dependencies["reader"] = _value(composition.read.reader)
+        dependencies["refresher"] = _value(composition.read.refresher)
+        routes = [*ROUTES, worker_status]
     app = Litestar(
-        route_handlers=WORKER_ROUTES if role == "worker" else [*ROUTES, worker_status],
+        route_handlers=routes,
+        dependencies=dependencies,
         lifespan=[lifespan],
         guards=[require_role],
         middleware=[partial(request_log, access_log=config.api.access_log), request_limits],

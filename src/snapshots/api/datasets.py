@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
-from litestar import Request, get, post
-from litestar.datastructures import State
+from litestar import get, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 
-from snapshots.api.common import runtime_of
-from snapshots.api.providers import budget_body
 from snapshots.api.schemas import ERROR_RESPONSES, DatasetBody, DatasetDetail, KeyBody
 from snapshots.api.snapshots import AcceptShrink
 from snapshots.clock import utcnow
 from snapshots.errors import RefreshTooSoon
-from snapshots.registry import RegisteredDataset
-from snapshots.runtime import Runtime
-from snapshots.store import DatasetSummary, Latest
+from snapshots.handles import RefreshService
+from snapshots.published import ProviderView, PublishedBudgets
+from snapshots.registry import RegisteredDataset, Registry
+from snapshots.store import DatasetSummary, Latest, Store
 from snapshots.wire import DatasetRefresh, KeyRefresh
 
 
-def dataset_body(dataset: RegisteredDataset, summary: DatasetSummary | None) -> DatasetBody:
+def dataset_body(
+    dataset: RegisteredDataset,
+    summary: DatasetSummary | None,
+    views: Mapping[str, ProviderView],
+) -> DatasetBody:
+    """A dataset with its key counts and its provider's budget as last published."""
     summary = summary or DatasetSummary(0, 0, 0, 0)
+    view = views.get(dataset.provider.name)
     return DatasetBody(
         dataset=dataset.name,
         provider=dataset.provider.name,
@@ -33,7 +38,7 @@ def dataset_body(dataset: RegisteredDataset, summary: DatasetSummary | None) -> 
         fresh=summary.fresh,
         stale=summary.stale,
         failing=summary.failing,
-        budget=budget_body(dataset.provider.budget.state()),
+        budget=view.state.budget if view is not None else None,
     )
 
 
@@ -56,19 +61,25 @@ def key_body(latest: Latest, ttl_seconds: float) -> KeyBody:
     )
 
 
-async def _detail(runtime: Runtime, name: str) -> DatasetDetail:
-    dataset = runtime.registry.dataset(name)
-    summary = (await runtime.store.dataset_summaries()).get(name)
-    keys = [key_body(latest, dataset.ttl_seconds) for latest in await runtime.store.keys_of(name)]
-    return DatasetDetail(dataset=dataset_body(dataset, summary), keys=keys)
+async def _detail(
+    registry: Registry, store: Store, budgets: PublishedBudgets, name: str
+) -> DatasetDetail:
+    dataset = registry.dataset(name)
+    summary = (await store.dataset_summaries()).get(name)
+    keys = [key_body(latest, dataset.ttl_seconds) for latest in await store.keys_of(name)]
+    return DatasetDetail(dataset_body(dataset, summary, await budgets.views()), keys)
 
 
 @get("/api/v1/datasets", tags=["datasets"], responses=ERROR_RESPONSES, opt={"role": "reader"})
-async def list_datasets(request: Request[Any, Any, State]) -> list[DatasetBody]:
+async def list_datasets(
+    registry: NamedDependency[Registry],
+    store: NamedDependency[Store],
+    budgets: NamedDependency[PublishedBudgets],
+) -> list[DatasetBody]:
     """Every dataset: provider, TTL, enabled (or why not), key counts by freshness, budget."""
-    runtime = runtime_of(request.app.state)
-    summaries = await runtime.store.dataset_summaries()
-    return [dataset_body(d, summaries.get(n)) for n, d in sorted(runtime.registry.datasets.items())]
+    summaries = await store.dataset_summaries()
+    views = await budgets.views()
+    return [dataset_body(d, summaries.get(n), views) for n, d in sorted(registry.datasets.items())]
 
 
 @get(
@@ -77,10 +88,15 @@ async def list_datasets(request: Request[Any, Any, State]) -> list[DatasetBody]:
     responses=ERROR_RESPONSES,
     opt={"role": "reader"},
 )
-async def get_dataset(request: Request[Any, Any, State], dataset: FromPath[str]) -> DatasetDetail:
+async def get_dataset(
+    registry: NamedDependency[Registry],
+    store: NamedDependency[Store],
+    budgets: NamedDependency[PublishedBudgets],
+    dataset: FromPath[str],
+) -> DatasetDetail:
     """One dataset and, per key: versions, fetched/verified times, age, staleness, next refresh,
     last outcome and error."""
-    return await _detail(runtime_of(request.app.state), dataset)
+    return await _detail(registry, store, budgets, dataset)
 
 
 @get(
@@ -89,9 +105,14 @@ async def get_dataset(request: Request[Any, Any, State], dataset: FromPath[str])
     responses=ERROR_RESPONSES,
     opt={"role": "reader"},
 )
-async def list_keys(request: Request[Any, Any, State], dataset: FromPath[str]) -> list[KeyBody]:
+async def list_keys(
+    registry: NamedDependency[Registry],
+    store: NamedDependency[Store],
+    budgets: NamedDependency[PublishedBudgets],
+    dataset: FromPath[str],
+) -> list[KeyBody]:
     """The registered keys of a dataset with their freshness and last outcome."""
-    return (await _detail(runtime_of(request.app.state), dataset)).keys
+    return (await _detail(registry, store, budgets, dataset)).keys
 
 
 @post(
@@ -102,15 +123,18 @@ async def list_keys(request: Request[Any, Any, State], dataset: FromPath[str]) -
     opt={"role": "operator"},
 )
 async def refresh_dataset(
-    request: Request[Any, Any, State], dataset: FromPath[str], accept_shrink: AcceptShrink = False
+    registry: NamedDependency[Registry],
+    store: NamedDependency[Store],
+    refresher: NamedDependency[RefreshService],
+    dataset: FromPath[str],
+    accept_shrink: AcceptShrink = False,
 ) -> DatasetRefresh:
     """Start a refresh of every registered key; keys inside their minimum interval are skipped."""
-    runtime = runtime_of(request.app.state)
-    runtime.registry.enabled_dataset(dataset)
+    registry.enabled_dataset(dataset)
     keys = []
-    for state in await runtime.store.key_states(dataset):
+    for state in await store.key_states(dataset):
         try:
-            started = await runtime.refresher.force(dataset, state.key, accept_shrink)
+            started = await refresher.force(dataset, state.key, accept_shrink)
         except RefreshTooSoon as exc:
             keys.append(KeyRefresh(state.key, None, "skipped", exc.message))
             continue

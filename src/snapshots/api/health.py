@@ -6,14 +6,16 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, get
-from litestar.datastructures import State
+from litestar import Response, get
+from litestar.di import NamedDependency
 
-from snapshots.api.common import metrics_of, runtime_of
 from snapshots.api.errors import error_response
+from snapshots.api.metrics import Metrics
 from snapshots.api.schemas import Health
 from snapshots.deadline import within
 from snapshots.logs import get_logger
+from snapshots.roles import Composition
+from snapshots.store import Store
 
 READY_TIMEOUT_SECONDS = 2.0
 log = get_logger(__name__)
@@ -26,10 +28,10 @@ def healthz() -> Health:
 
 
 @get("/readyz", tags=["health"], opt={"role": None})
-async def readyz(state: State) -> Response[Any]:
-    """200 only when the database answers (readiness)."""
+async def readyz(store: NamedDependency[Store]) -> Response[Any]:
+    """200 only when the database answers within 2 s (readiness); answered within 2 s."""
     try:
-        await within(runtime_of(state).store.ping(), READY_TIMEOUT_SECONDS)
+        await within(store.ping(), READY_TIMEOUT_SECONDS)
     except Exception as exc:
         log.warning("ready.failed", error_type=type(exc).__name__, exc_info=exc)
         return error_response(
@@ -43,9 +45,9 @@ METRICS_MEDIA_TYPE = "text/plain; version=0.0.4"
 
 
 @get("/metrics", tags=["health"], opt={"role": None}, media_type=METRICS_MEDIA_TYPE)
-async def metrics(request: Request[Any, Any, State]) -> Response[bytes]:
+async def metrics(metrics: NamedDependency[Metrics]) -> Response[bytes]:
     """Prometheus text format (`text/plain; version=0.0.4; charset=utf-8`)."""
-    body = await metrics_of(request.app.state).render()
+    body = await metrics.render()
     return Response(body, media_type=METRICS_MEDIA_TYPE)
 
 
@@ -59,10 +61,10 @@ class WorkerStatus(msgspec.Struct, frozen=True):
 
 
 @get("/api/v1/worker", tags=["health"], opt={"role": None})
-async def worker_status(state: State) -> WorkerStatus:
+async def worker_status(composition: NamedDependency[Composition]) -> WorkerStatus:
     """Whether this process is the active worker (the one calling upstreams) and since when."""
-    runtime = runtime_of(state)
-    worker = runtime.worker
-    if worker is None:
-        return WorkerStatus(runtime.role, None, False, None)
-    return WorkerStatus(runtime.role, worker.instance, worker.active, worker.leader_since)
+    side = composition.worker
+    if side is None:
+        return WorkerStatus(composition.role, None, False, None)
+    worker = side.worker
+    return WorkerStatus(composition.role, worker.instance, worker.active, worker.leader_since)

@@ -6,6 +6,7 @@ read from the running parts when Prometheus scrapes, so nothing is double-booked
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -18,10 +19,11 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from snapshots.deadline import within
+from snapshots.handles import RefreshResult, RefreshService
 from snapshots.logs import get_logger
-from snapshots.refresher import RefreshResult
-from snapshots.runtime import Runtime
-from snapshots.store.errors import STORE_UNANSWERED
+from snapshots.published import ProviderView, PublishedBudgets
+from snapshots.registry import Registry
+from snapshots.store import Store
 
 log = get_logger(__name__)
 AGES_WAIT_SECONDS = 2.0
@@ -29,14 +31,15 @@ AGE_BUCKETS = (60.0, 300.0, 900.0, 1800.0, 3600.0, 6 * 3600.0, 86400.0, float("i
 
 
 class _Live(Collector):
-    """Figures read from the runtime at scrape time."""
+    """Figures read at scrape time: budgets, plans and upstream answers as the active worker
+    last published them (so every replica reports the same), queue depth, snapshot ages."""
 
-    def __init__(self, runtime: Runtime) -> None:
-        self._runtime = runtime
+    def __init__(self, refresher: RefreshService | None) -> None:
+        self._refresher = refresher
         self.ages: Mapping[str, list[float]] = {}
+        self.views: Mapping[str, ProviderView] = {}
 
     def collect(self) -> Iterable[Any]:
-        runtime = self._runtime
         upstream = CounterMetricFamily(
             "snapshots_upstream_requests",
             "Upstream HTTP answers by provider and status",
@@ -75,11 +78,11 @@ class _Live(Collector):
             "Requests per hour the budget cannot carry",
             labels=["provider"],
         )
-        plans = runtime.scheduler.plan if runtime.scheduler is not None else {}
-        for name, provider in sorted(runtime.registry.providers.items()):
-            for status, count in provider.gate.answers().items():
+        for name, view in sorted(self.views.items()):
+            for status, count in view.state.upstream_requests.items():
                 upstream.add_metric([name, status], count)
-            state = provider.budget.state()
+            state = view.state.budget
+            plan = view.state.plan
             if state.tokens_left is not None:
                 tokens.add_metric([name], state.tokens_left)
             used.add_metric([name], state.used_in_period)
@@ -87,13 +90,13 @@ class _Live(Collector):
             for priority in ("interactive", "scheduled"):
                 waiting.add_metric([name, priority], state.waiting.get(priority, 0))
                 wait.add_metric([name, priority], state.wait_seconds.get(priority, 0.0))
-            if name in plans:
-                stretch.add_metric([name], plans[name].stretch)
-                short.add_metric([name], plans[name].shortfall_per_hour)
+            if plan is not None:
+                stretch.add_metric([name], plan.stretch)
+                short.add_metric([name], plan.shortfall_per_hour)
         queue = GaugeMetricFamily(
             "snapshots_refresh_queue_depth", "Refreshes started and not yet stored"
         )
-        queue.add_metric([], runtime.refresher.in_flight_count)
+        queue.add_metric([], self._refresher.in_flight_count if self._refresher else 0)
         age_max = GaugeMetricFamily(
             "snapshots_snapshot_age_max_seconds", "Oldest latest snapshot", labels=["dataset"]
         )
@@ -126,10 +129,17 @@ def _bound(bucket: float) -> str:
 class Metrics:
     """The metrics of one running service (its own registry, so tests can run several)."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        store: Store,
+        budgets: PublishedBudgets,
+        refresher: RefreshService | None,
+    ) -> None:
         self.registry = CollectorRegistry()
-        self._runtime = runtime
-        self._live = _Live(runtime)
+        self._store = store
+        self._budgets = budgets
+        self._live = _Live(refresher)
         self.registry.register(self._live)
         self.reads = Counter(
             "snapshots_reads",
@@ -145,7 +155,8 @@ class Metrics:
             registry=self.registry,
         )
         self._read_counters: dict[tuple[str, str], Any] = {}
-        runtime.refresher.add_listener(self._refreshed)
+        if refresher is not None:
+            refresher.add_listener(self._refreshed)
 
     def _refreshed(self, dataset: str, key: str, result: RefreshResult) -> None:
         self.refreshes.labels(dataset, result.outcome).observe(result.duration_seconds)
@@ -158,10 +169,18 @@ class Metrics:
         child.inc()
 
     async def render(self) -> bytes:
-        """The text format; snapshot ages are re-read from the store when it answers within
-        `AGES_WAIT_SECONDS` (else the last ones stay, so a scrape never hangs on it)."""
-        try:
-            self._live.ages = await within(self._runtime.store.snapshot_ages(), AGES_WAIT_SECONDS)
-        except STORE_UNANSWERED as exc:
-            log.warning("metrics.ages_unavailable", error_type=type(exc).__name__)
+        """The text format. Snapshot ages and the published budgets are read at the same time,
+        each bounded (`AGES_WAIT_SECONDS`; the last figures stay if the store does not answer),
+        so a scrape never hangs on the database."""
+        ages, views = await asyncio.gather(
+            within(self._store.snapshot_ages(), AGES_WAIT_SECONDS),
+            self._budgets.views(),
+            return_exceptions=True,
+        )
+        if isinstance(ages, BaseException):
+            log.warning("metrics.ages_unavailable", error_type=type(ages).__name__)
+        else:
+            self._live.ages = ages
+        if not isinstance(views, BaseException):
+            self._live.views = views
         return generate_latest(self.registry)

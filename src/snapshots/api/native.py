@@ -10,15 +10,20 @@ from typing import Any
 
 from litestar import Request, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.params import FromPath
 from litestar.types import ASGIApp
 
-from snapshots.api.common import reader_of
 from snapshots.api.schemas import ERROR_RESPONSES
+from snapshots.api.serving import SnapshotReader
 
 
-async def _bare(request: Request[Any, Any, State], dataset: str, key: str) -> ASGIApp:
-    reader = reader_of(request.app.state)
+async def _bare(
+    request: Request[Any, Any, State],
+    reader: SnapshotReader,
+    dataset: str,
+    key: str,
+) -> ASGIApp:
     entry, how = await reader.entry(dataset, key, None)
     return reader.respond(request, entry, how, body="data")
 
@@ -30,10 +35,12 @@ async def _bare(request: Request[Any, Any, State], dataset: str, key: str) -> AS
     opt={"role": "reader"},
 )
 async def pagerduty_schedule_users(
-    request: Request[Any, Any, State], schedule_id: FromPath[str]
+    request: Request[Any, Any, State],
+    reader: NamedDependency[SnapshotReader],
+    schedule_id: FromPath[str],
 ) -> ASGIApp:
     """Users on call in a schedule (`pagerduty.schedule_users`), as a JSON list."""
-    return await _bare(request, "pagerduty.schedule_users", schedule_id)
+    return await _bare(request, reader, "pagerduty.schedule_users", schedule_id)
 
 
 @get(
@@ -43,10 +50,12 @@ async def pagerduty_schedule_users(
     opt={"role": "reader"},
 )
 async def pagerduty_escalation_policy(
-    request: Request[Any, Any, State], policy_id: FromPath[str]
+    request: Request[Any, Any, State],
+    reader: NamedDependency[SnapshotReader],
+    policy_id: FromPath[str],
 ) -> ASGIApp:
     """An escalation policy (`pagerduty.escalation_policy`)."""
-    return await _bare(request, "pagerduty.escalation_policy", policy_id)
+    return await _bare(request, reader, "pagerduty.escalation_policy", policy_id)
 
 
 @get(
@@ -56,10 +65,13 @@ async def pagerduty_escalation_policy(
     opt={"role": "reader"},
 )
 async def github_collaborators(
-    request: Request[Any, Any, State], owner: FromPath[str], repo: FromPath[str]
+    request: Request[Any, Any, State],
+    reader: NamedDependency[SnapshotReader],
+    owner: FromPath[str],
+    repo: FromPath[str],
 ) -> ASGIApp:
     """Collaborators of a repository with permissions (`github.repo_collaborators`)."""
-    return await _bare(request, "github.repo_collaborators", f"{owner}/{repo}")
+    return await _bare(request, reader, "github.repo_collaborators", f"{owner}/{repo}")
 
 
 @get(
@@ -69,10 +81,13 @@ async def github_collaborators(
     opt={"role": "reader"},
 )
 async def github_repo(
-    request: Request[Any, Any, State], owner: FromPath[str], repo: FromPath[str]
+    request: Request[Any, Any, State],
+    reader: NamedDependency[SnapshotReader],
+    owner: FromPath[str],
+    repo: FromPath[str],
 ) -> ASGIApp:
     """A repository (`github.repo`)."""
-    return await _bare(request, "github.repo", f"{owner}/{repo}")
+    return await _bare(request, reader, "github.repo", f"{owner}/{repo}")
 
 
 @get(
@@ -81,9 +96,13 @@ async def github_repo(
     responses=ERROR_RESPONSES,
     opt={"role": "reader"},
 )
-async def jira_project(request: Request[Any, Any, State], project: FromPath[str]) -> ASGIApp:
+async def jira_project(
+    request: Request[Any, Any, State],
+    reader: NamedDependency[SnapshotReader],
+    project: FromPath[str],
+) -> ASGIApp:
     """A project (`jira.project`)."""
-    return await _bare(request, "jira.project", project)
+    return await _bare(request, reader, "jira.project", project)
 
 
 @get(
@@ -92,9 +111,13 @@ async def jira_project(request: Request[Any, Any, State], project: FromPath[str]
     responses=ERROR_RESPONSES,
     opt={"role": "reader"},
 )
-async def jira_project_issues(request: Request[Any, Any, State], project: FromPath[str]) -> ASGIApp:
+async def jira_project_issues(
+    request: Request[Any, Any, State],
+    reader: NamedDependency[SnapshotReader],
+    project: FromPath[str],
+) -> ASGIApp:
     """Every issue of a project (`jira.project_issues`)."""
-    return await _bare(request, "jira.project_issues", project)
+    return await _bare(request, reader, "jira.project_issues", project)
 
 
 ROUTES = [

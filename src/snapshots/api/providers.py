@@ -1,45 +1,26 @@
-"""Providers with their budget state and plan, for operators."""
+"""Providers with their budget state and plan, as the active worker last published them."""
 
 from __future__ import annotations
 
 from litestar import get
-from litestar.datastructures import State
+from litestar.di import NamedDependency
 
-from snapshots.api.common import runtime_of
-from snapshots.api.schemas import ERROR_RESPONSES, BudgetBody, DemandBody, PlanBody, ProviderBody
-from snapshots.budget import BudgetState
-
-
-def budget_body(budget: BudgetState) -> BudgetBody:
-    return BudgetBody(
-        limit=budget.limit,
-        period_seconds=budget.period_seconds,
-        used_in_period=budget.used_in_period,
-        tokens_left=budget.tokens_left,
-        waiting=dict(budget.waiting),
-        paused_for_seconds=budget.paused_for_seconds,
-        pause_reason=budget.pause_reason,
-        granted=budget.granted,
-        wait_seconds=dict(budget.wait_seconds),
-    )
+from snapshots.api.schemas import ERROR_RESPONSES, ProviderBody
+from snapshots.published import PublishedBudgets
+from snapshots.registry import Registry
 
 
-@get(
-    "/api/v1/providers",
-    tags=["providers"],
-    sync_to_thread=False,
-    responses=ERROR_RESPONSES,
-    opt={"role": "reader"},
-)
-def list_providers(state: State) -> list[ProviderBody]:
-    """Every provider: budget (tokens left, waiters, pause), plan (demand vs budget), answers."""
-    runtime = runtime_of(state)
-    registry = runtime.registry
-    plans = runtime.scheduler.plan if runtime.scheduler is not None else {}
+@get("/api/v1/providers", tags=["providers"], responses=ERROR_RESPONSES, opt={"role": "reader"})
+async def list_providers(
+    registry: NamedDependency[Registry], budgets: NamedDependency[PublishedBudgets]
+) -> list[ProviderBody]:
+    """Every provider: budget (tokens left, waiters, pause), plan (demand vs budget) and
+    upstream answers, as published by the active worker (`published` says who and when;
+    null before any worker published)."""
+    views = await budgets.views()
     bodies = []
     for name, provider in sorted(registry.providers.items()):
-        budget = provider.budget.state()
-        plan = plans.get(name)
+        view = views.get(name)
         bodies.append(
             ProviderBody(
                 provider=name,
@@ -49,23 +30,10 @@ def list_providers(state: State) -> list[ProviderBody]:
                 datasets=sorted(
                     d.name for d in registry.datasets.values() if d.provider is provider
                 ),
-                budget=budget_body(budget),
-                plan=None
-                if plan is None
-                else PlanBody(
-                    demand_per_hour=round(plan.demand_per_hour, 1),
-                    budget_per_hour=round(plan.budget_per_hour, 1),
-                    utilisation=round(plan.utilisation, 3),
-                    stretch=round(plan.stretch, 3),
-                    shortfall_per_hour=round(plan.shortfall_per_hour, 1),
-                    datasets=[
-                        DemandBody(
-                            d.dataset, d.keys, d.requests_per_refresh, round(d.requests_per_hour, 1)
-                        )
-                        for d in plan.datasets
-                    ],
-                ),
-                upstream_requests=provider.gate.answers(),
+                budget=view.state.budget if view else None,
+                plan=view.state.plan if view else None,
+                upstream_requests=view.state.upstream_requests if view else {},
+                published=view.published if view else None,
             )
         )
     return bodies

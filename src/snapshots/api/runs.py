@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from litestar import Request, get
-from litestar.datastructures import State
+from litestar import get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 
-from snapshots.api.common import runtime_of
 from snapshots.api.schemas import ERROR_RESPONSES
 from snapshots.errors import UnknownRun
+from snapshots.handles import RefreshService
+from snapshots.store import Store
 from snapshots.wire import Run
 
 
 @get("/api/v1/runs/{run_id:int}", tags=["runs"], responses=ERROR_RESPONSES, opt={"role": "reader"})
 async def get_run(
-    request: Request[Any, Any, State],
+    refresher: NamedDependency[RefreshService],
+    store: NamedDependency[Store],
     run_id: Annotated[int, Parameter(ge=1, le=2**63 - 1, description="a run id from a refresh")],
 ) -> Run:
     """`running` while the refresh is in flight, then its outcome, timing and error."""
-    runtime = runtime_of(request.app.state)
-    running = await runtime.refresher.running(run_id)
+    running = await refresher.running(run_id)
     if running is not None:
         return Run(id=run_id, dataset=running[0], key=running[1], status="running")
-    row = await runtime.store.run(run_id)
+    row = await store.run(run_id)
     if row is None:
         raise UnknownRun(f"no refresh run {run_id} (runs are kept until retention prunes them)")
     return Run(

@@ -68,17 +68,35 @@ class PlanBody(msgspec.Struct, frozen=True):
     datasets: list[DemandBody]
 
 
+class PublishedBy(msgspec.Struct, frozen=True):
+    """Where a budget figure comes from: the active worker that published it, and when."""
+
+    instance: str
+    at: datetime
+    age_seconds: float
+
+
+class ProviderState(msgspec.Struct, frozen=True):
+    """What the active worker publishes per provider (`provider_states.state`)."""
+
+    budget: BudgetBody
+    plan: PlanBody | None
+    upstream_requests: dict[str, int]
+
+
 class ProviderBody(msgspec.Struct, frozen=True):
-    """A provider: where it points, whether it can fetch, its budget and upstream answers."""
+    """A provider: where it points, whether it can fetch, and, as the active worker last
+    published them, its budget, plan and upstream answers (None before any publication)."""
 
     provider: str
     base_url: str
     enabled: bool
     disabled_reason: str | None
     datasets: list[str]
-    budget: BudgetBody
+    budget: BudgetBody | None
     plan: PlanBody | None
     upstream_requests: dict[str, int]
+    published: PublishedBy | None
 
 
 class DatasetBody(msgspec.Struct, frozen=True):
@@ -94,7 +112,7 @@ class DatasetBody(msgspec.Struct, frozen=True):
     fresh: int
     stale: int
     failing: int
-    budget: BudgetBody
+    budget: BudgetBody | None  # its provider's, as the active worker last published it
 
 
 class KeyBody(msgspec.Struct, frozen=True):

@@ -19,12 +19,15 @@ from litestar.response.base import ASGIResponse
 from snapshots.api.cache import CachedSnapshot, SnapshotCache
 from snapshots.api.metrics import Metrics
 from snapshots.clock import utcnow
+from snapshots.config import JobsConfig
+from snapshots.coordination.changes import ChangeFeed
 from snapshots.deadline import within
 from snapshots.errors import KeyLimitReached, RefreshTooSoon, Unavailable, UpstreamNotFound
+from snapshots.handles import RefreshService
 from snapshots.logs import get_logger
-from snapshots.refresher import wait_bounded
-from snapshots.runtime import Runtime
-from snapshots.store import Latest
+from snapshots.reads import ReadTracker
+from snapshots.registry import Registry
+from snapshots.store import Latest, Store
 from snapshots.store.errors import STORE_UNANSWERED
 from snapshots.wire import Freshness
 
@@ -47,21 +50,35 @@ def _etag_matches(header: str, etag: str) -> bool:
 class SnapshotReader:
     """Reads the latest snapshot of a key for the API, through the in-memory cache."""
 
-    def __init__(self, runtime: Runtime, cache: SnapshotCache, metrics: Metrics) -> None:
-        self.runtime = runtime
+    def __init__(
+        self,
+        config: JobsConfig,
+        registry: Registry,
+        store: Store,
+        refresher: RefreshService,
+        reads: ReadTracker,
+        changes: ChangeFeed,
+        cache: SnapshotCache,
+        metrics: Metrics,
+    ) -> None:
+        self.registry = registry
+        self.store = store
+        self.refresher = refresher
+        self.reads = reads
         self.cache = cache
         self.metrics = metrics
-        self._stale_if_error = runtime.config.api.stale_if_error_seconds
-        runtime.refresher.add_listener(cache.invalidate)
+        self._read_wait = config.read_wait_seconds
+        self._stale_if_error = config.api.stale_if_error_seconds
+        refresher.add_listener(cache.invalidate)
         # Other processes' refreshes arrive as NOTIFY; after a gap in those, trust nothing cached.
-        runtime.changes.subscribe(lambda change: cache.invalidate(change.dataset, change.key))
-        runtime.changes.on_gap(cache.clear)
+        changes.subscribe(lambda change: cache.invalidate(change.dataset, change.key))
+        changes.on_gap(cache.clear)
 
     def cached(self, dataset: str, key: str) -> CachedSnapshot | None:
         """The hot path: the cached snapshot of a key, counted as a read, or None."""
         cached = self.cache.get(dataset, key)
         if cached is not None:
-            self.runtime.reads.touch(dataset, key)
+            self.reads.touch(dataset, key)
         return cached
 
     async def entry(
@@ -73,10 +90,10 @@ class SnapshotReader:
         a (superseded) snapshot of the key, that is served: its age and staleness say how
         old it is.
         """
-        registered = self.runtime.registry.dataset(dataset)
+        registered = self.registry.dataset(dataset)
         cached = self.cache.get(dataset, key)
         if cached is not None and (max_age is None or _age(cached) <= max_age):
-            self.runtime.reads.touch(dataset, key)
+            self.reads.touch(dataset, key)
             return cached, "hit"
         registered.check_key(key)
         generation = self.cache.generation(dataset, key)
@@ -93,12 +110,12 @@ class SnapshotReader:
                 version=fallback.version,
                 error_type=type(exc).__name__,
             )
-            self.runtime.reads.touch(dataset, key)
+            self.reads.touch(dataset, key)
             return fallback, "stale"
         cached = CachedSnapshot.of(latest, registered.ttl_seconds)
         if not fetched:
             self.cache.put(cached, generation)
-        self.runtime.reads.touch(dataset, key)
+        self.reads.touch(dataset, key)
         return cached, "miss" if fetched else "hit"
 
     async def _latest(
@@ -108,7 +125,7 @@ class SnapshotReader:
 
         `bounded`: give the store `STORE_WAIT_SECONDS` (memory has something to serve)."""
         looked_at = time.monotonic()
-        reading = self.runtime.store.latest(dataset, key)
+        reading = self.store.latest(dataset, key)
         latest = await (within(reading, STORE_WAIT_SECONDS) if bounded else reading)
         if latest is None or latest.snapshot is None:
             return await self._cold_miss(dataset, key, latest is not None, looked_at), True
@@ -118,22 +135,23 @@ class SnapshotReader:
 
     async def _cold_miss(self, dataset: str, key: str, registered: bool, since: float) -> Latest:
         """Fetch a key that had no snapshot at `since`, registering it; bounded by the read wait."""
-        runtime = self.runtime
-        missing = runtime.refresher.known_missing(dataset, key)
+        missing = self.refresher.known_missing(dataset, key)
         if missing is not None:
             raise UpstreamNotFound(f"{dataset} {key}: {missing} (remembered for the negative TTL)")
-        settings = runtime.registry.dataset(dataset).settings
-        if not registered and await runtime.store.demand_key_count(dataset) >= settings.max_keys:
+        settings = self.registry.dataset(dataset).settings
+        if not registered and await self.store.demand_key_count(dataset) >= settings.max_keys:
             raise KeyLimitReached(
                 f"{dataset} already has {settings.max_keys} keys registered by reads (max_keys); "
                 "add this key to `keys` in jobs.toml or raise max_keys"
             )
-        result = await runtime.refresher.refresh_within(
-            dataset, key, "miss", runtime.config.read_wait_seconds, since=since
-        )
+        seen = await self.store.newest_run_id(dataset, key)
+        handle = await self.refresher.start(dataset, key, "miss", since=since, seen_run_id=seen)
+        result = await handle.result(self._read_wait)
         if result.not_found:
             raise UpstreamNotFound(f"{dataset} {key}: {result.error}")
-        latest = await runtime.store.latest(dataset, key)
+        if result.interrupted:
+            raise Unavailable(f"{dataset} {key}: {result.error}", retry_after=5)
+        latest = await self.store.latest(dataset, key)
         if latest is None or latest.snapshot is None:
             raise Unavailable(
                 f"no snapshot of {dataset} {key} yet; the last refresh failed: {result.error or result.note}",
@@ -147,19 +165,17 @@ class SnapshotReader:
         assert latest.snapshot is not None
         dataset, key = latest.snapshot.dataset, latest.snapshot.key
         try:
-            started = await self.runtime.refresher.force(dataset, key, trigger="miss")
+            started = await self.refresher.force(dataset, key, trigger="miss")
         except RefreshTooSoon:
             return latest  # refreshed moments ago; its result (or error) is what there is
-        ttl = self.runtime.registry.dataset(dataset).ttl_seconds
+        ttl = self.registry.dataset(dataset).ttl_seconds
         try:
-            result = await wait_bounded(
-                started, self.runtime.config.read_wait_seconds, f"{dataset} {key}"
-            )
+            result = await started.result(self._read_wait)
         except Unavailable as exc:  # still refreshing: say how old the refused snapshot is
             raise Unavailable(
                 exc.message, exc.retry_after, freshness=_freshness(latest, ttl)
             ) from None
-        fresh = await self.runtime.store.latest(dataset, key)
+        fresh = await self.store.latest(dataset, key)
         if result.outcome == "failed" or fresh is None or fresh.snapshot is None:
             error = result.error or result.note
             raise Unavailable(

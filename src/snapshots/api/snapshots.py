@@ -16,13 +16,13 @@ from typing import Annotated, Any, Literal
 import msgspec
 from litestar import Request, get, post
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, Parameter
 from litestar.types import ASGIApp
 
-from snapshots.api.common import reader_of, runtime_of
 from snapshots.api.schemas import ERROR_RESPONSES
-from snapshots.api.serving import json_response
+from snapshots.api.serving import SnapshotReader, json_response
 from snapshots.errors import (
     BadParameter,
     MalformedKey,
@@ -31,9 +31,8 @@ from snapshots.errors import (
     UpstreamError,
     UpstreamNotFound,
 )
-from snapshots.refresher import wait_bounded
 from snapshots.registry import RegisteredDataset
-from snapshots.runtime import Runtime
+from snapshots.store import Store
 from snapshots.wire import History, RefreshStarted, Snapshot, Version
 
 MAX_VERSION = 2**31 - 1  # snapshots.version is a PostgreSQL integer
@@ -98,10 +97,13 @@ _SNAPSHOT_RESPONSES = {
 
 
 async def _read(
-    request: Request[Any, Any, State], dataset: str, key: str, max_age: float | None
+    request: Request[Any, Any, State],
+    reader: SnapshotReader,
+    dataset: str,
+    key: str,
+    max_age: float | None,
 ) -> ASGIApp:
     """The key's latest snapshot: from the hot cache, else the store (or a cold fetch)."""
-    reader = reader_of(request.app.state)
     entry, how = await reader.entry(dataset, key, max_age)
     return reader.respond(request, entry, how)
 
@@ -121,6 +123,8 @@ async def _read(
 )
 async def get_snapshot(
     request: Request[Any, Any, State],
+    reader: NamedDependency[SnapshotReader],
+    store: NamedDependency[Store],
     dataset: FromPath[str],
     key: FromPath[Path],
     max_age: MaxAge = None,
@@ -131,7 +135,6 @@ async def get_snapshot(
     `.../{key}/history?since=&until=&limit=&before_version=&include=data`: versions newest
     first, as `GET /api/v1/history/{dataset}/{key}` (which is unambiguous for every key).
     """
-    reader = reader_of(request.app.state)
     path = str(key).lstrip("/")
     if (
         max_age is None
@@ -139,12 +142,11 @@ async def get_snapshot(
         and (cached := reader.cached(dataset, path)) is not None
     ):
         return reader.respond(request, cached, "hit")  # only valid keys are ever cached
-    runtime = runtime_of(request.app.state)
-    key_text, is_history = split_get(runtime.registry.dataset(dataset), path)
+    key_text, is_history = split_get(reader.registry.dataset(dataset), path)
     if is_history:
-        page = await _history(runtime, dataset, key_text, _history_query(request))
+        page = await _history(store, dataset, key_text, _history_query(request))
         return json_response(page, 200)
-    return await _read(request, dataset, key_text, max_age)
+    return await _read(request, reader, dataset, key_text, max_age)
 
 
 @get(
@@ -156,16 +158,16 @@ async def get_snapshot(
 )
 async def get_latest(
     request: Request[Any, Any, State],
+    reader: NamedDependency[SnapshotReader],
     dataset: FromPath[str],
     key: FromPath[Path],
     max_age: MaxAge = None,
 ) -> ASGIApp:
     """As `GET /api/v1/snapshots/{dataset}/{key}`, for keys that end in `/history` too."""
     path = str(key).lstrip("/")
-    reader = reader_of(request.app.state)
     if max_age is None and (cached := reader.cached(dataset, path)) is not None:
         return reader.respond(request, cached, "hit")
-    return await _read(request, dataset, path, max_age)
+    return await _read(request, reader, dataset, path, max_age)
 
 
 @get(
@@ -176,14 +178,17 @@ async def get_latest(
     opt={"role": "reader"},
 )
 async def get_history(
-    request: Request[Any, Any, State], dataset: FromPath[str], key: FromPath[Path]
+    request: Request[Any, Any, State],
+    reader: NamedDependency[SnapshotReader],
+    store: NamedDependency[Store],
+    dataset: FromPath[str],
+    key: FromPath[Path],
 ) -> ASGIApp:
     """`?since=&until=&limit=&before_version=&include=data`: ISO times, limit 1-1000 (default
     50), versions older than `before_version`; `next` links the following page."""
-    runtime = runtime_of(request.app.state)
     path = str(key).lstrip("/")
-    runtime.registry.dataset(dataset).check_key(path)
-    page = await _history(runtime, dataset, path, _history_query(request))
+    reader.registry.dataset(dataset).check_key(path)
+    page = await _history(store, dataset, path, _history_query(request))
     return json_response(page, 200)
 
 
@@ -206,9 +211,9 @@ def _history_query(request: Request[Any, Any, State]) -> HistoryQuery:
         ) from None
 
 
-async def _history(runtime: Runtime, dataset: str, key: str, query: HistoryQuery) -> History:
+async def _history(store: Store, dataset: str, key: str, query: HistoryQuery) -> History:
     include_data = query.include == "data"
-    rows = await runtime.store.history(
+    rows = await store.history(
         dataset,
         key,
         since=query.since,
@@ -251,6 +256,7 @@ async def _history(runtime: Runtime, dataset: str, key: str, query: HistoryQuery
 )
 async def refresh_snapshot(
     request: Request[Any, Any, State],
+    reader: NamedDependency[SnapshotReader],
     dataset: FromPath[str],
     key: FromPath[Path],
     wait: Wait = None,
@@ -264,7 +270,8 @@ async def refresh_snapshot(
             f"POST to /api/v1/refresh/{dataset}/{{key}} (or .../snapshots/{dataset}/{{key}}/refresh) "
             "to refresh a key"
         )
-    return await _refresh(request, dataset, path.removesuffix(REFRESH_SUFFIX), wait, accept_shrink)
+    key_text = path.removesuffix(REFRESH_SUFFIX)
+    return await _refresh(request, reader, dataset, key_text, wait, accept_shrink)
 
 
 @post(
@@ -277,6 +284,7 @@ async def refresh_snapshot(
 )
 async def refresh_key(
     request: Request[Any, Any, State],
+    reader: NamedDependency[SnapshotReader],
     dataset: FromPath[str],
     key: FromPath[Path],
     wait: Wait = None,
@@ -287,23 +295,23 @@ async def refresh_key(
     Joins a refresh already running; inside the key's minimum interval answers 429 with the
     latest version; 404 when the upstream says the key does not exist.
     """
-    return await _refresh(request, dataset, str(key).lstrip("/"), wait, accept_shrink)
+    return await _refresh(request, reader, dataset, str(key).lstrip("/"), wait, accept_shrink)
 
 
 async def _refresh(
     request: Request[Any, Any, State],
+    reader: SnapshotReader,
     dataset: str,
     key: str,
     wait: float | None,
     accept_shrink: bool,
 ) -> ASGIApp:
-    runtime = runtime_of(request.app.state)
-    runtime.registry.dataset(dataset).check_key(key)
+    reader.registry.dataset(dataset).check_key(key)
     try:
-        started = await runtime.refresher.force(dataset, key, accept_shrink)
+        started = await reader.refresher.force(dataset, key, accept_shrink)
     except RefreshTooSoon as exc:
         if exc.latest_version is None:  # refused by another process: the store knows it
-            latest = await runtime.store.latest(dataset, key)
+            latest = await reader.store.latest(dataset, key)
             exc.latest_version = latest.snapshot.version if latest and latest.snapshot else None
         raise
     if wait is None:
@@ -311,14 +319,15 @@ async def _refresh(
             dataset, key, started.run_id, "joined" if started.joined else "started"
         )
         return json_response(body, 202, {"Location": f"/api/v1/runs/{started.run_id}"})
-    result = await wait_bounded(started, wait, f"{dataset} {key}")
+    result = await started.result(wait)
+    if result.interrupted:  # the worker stepped down: the next one will take it
+        raise Unavailable(f"refresh of {dataset} {key}: {result.error}", retry_after=5)
     if result.not_found:
         raise UpstreamNotFound(f"{dataset} {key}: {result.error}")
     if result.outcome == "failed":
         raise UpstreamError(
             f"refresh of {dataset} {key} failed: {result.error}; the last good snapshot is kept"
         )
-    reader = reader_of(request.app.state)
     try:
         entry, how = await reader.entry(dataset, key, None)
     except Unavailable:

@@ -124,6 +124,12 @@ SCRIPT = """
     return table(["Provider", "Used in period", "Tokens left", "Waiting", "Notes"],
       providers.filter(function (p) { return p.datasets.length; }).map(function (p) {
         var b = p.budget, gauge;
+        if (!b) {
+          return el("tr", { "class": "grey", "data-provider": p.provider }, [
+            el("td", {}, [p.provider]),
+            el("td", { colspan: 4, "class": "muted" }, ["no active worker has published this budget yet"])
+          ]);
+        }
         if (b.limit) {
           gauge = [el("meter", { min: 0, max: b.limit, low: b.limit * 0.7, high: b.limit * 0.9, optimum: 0,
                                  value: b.used_in_period }),

@@ -11,7 +11,7 @@ reader role. Refresh buttons call the JSON API with that token (operators only).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -19,27 +19,33 @@ from urllib.parse import quote
 
 from litestar import MediaType, Request, Response, get
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from snapshots import __version__
 from snapshots.api.auth import TokenStore
-from snapshots.api.common import runtime_of
 from snapshots.api.datasets import dataset_body, key_body
-from snapshots.api.providers import budget_body
 from snapshots.api.schemas import DatasetBody, KeyBody
 from snapshots.api.status_assets import SCRIPT, STYLE
 from snapshots.clock import utcnow
-from snapshots.runtime import Runtime
+from snapshots.published import ProviderView, PublishedBudgets
+from snapshots.registry import Registry
+from snapshots.store import Store
 
 RELOAD_SECONDS = 15
 FAILING = ("failed", "rejected")
 
 
 @get("/", opt={"role": None}, include_in_schema=False, media_type=MediaType.HTML)
-async def status_page(request: Request[Any, Any, State]) -> Response[str]:
+async def status_page(
+    request: Request[Any, Any, State],
+    registry: NamedDependency[Registry],
+    store: NamedDependency[Store],
+    budgets: NamedDependency[PublishedBudgets],
+) -> Response[str]:
     """The service at a glance, reloading itself every 15 s."""
     tokens: TokenStore = request.app.state.tokens
     nonce = secrets.token_urlsafe(16)
-    page = await render(runtime_of(request.app.state), nonce) if tokens.open else shell(nonce)
+    page = await render(registry, store, budgets, nonce) if tokens.open else shell(nonce)
     csp = (
         f"default-src 'none'; script-src 'nonce-{nonce}'; style-src 'nonce-{nonce}'; "
         "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'none'; "
@@ -49,19 +55,17 @@ async def status_page(request: Request[Any, Any, State]) -> Response[str]:
     return Response(page, media_type=MediaType.HTML, headers=headers)
 
 
-async def render(runtime: Runtime, nonce: str) -> str:
+async def render(registry: Registry, store: Store, budgets: PublishedBudgets, nonce: str) -> str:
     """The whole page in open mode; the data comes from the same helpers as `/api/v1/datasets`."""
-    summaries = await runtime.store.dataset_summaries()
+    summaries = await store.dataset_summaries()
+    views = await budgets.views()
     datasets = [
-        dataset_body(d, summaries.get(n)) for n, d in sorted(runtime.registry.datasets.items())
+        dataset_body(d, summaries.get(n), views) for n, d in sorted(registry.datasets.items())
     ]
     failing: list[tuple[DatasetBody, KeyBody]] = []
     for dataset in datasets:
         if dataset.failing:
-            keys = [
-                key_body(k, dataset.ttl_seconds)
-                for k in await runtime.store.keys_of(dataset.dataset)
-            ]
+            keys = [key_body(k, dataset.ttl_seconds) for k in await store.keys_of(dataset.dataset)]
             failing += [(dataset, k) for k in keys if k.last_outcome in FAILING]
     now = utcnow()
     return f"""{_head(nonce, f'<noscript><meta http-equiv="refresh" content="{RELOAD_SECONDS}"></noscript>')}
@@ -74,7 +78,7 @@ async def render(runtime: Runtime, nonce: str) -> str:
 <h2>Failing keys ({len(failing)})</h2>
 {_failing_table(failing, now)}
 <h2>Provider budgets</h2>
-{_providers_table(runtime)}
+{_providers_table(registry, views)}
 <script nonce="{nonce}">{SCRIPT}</script>
 </body></html>
 """
@@ -177,15 +181,23 @@ def _failing_table(failing: list[tuple[DatasetBody, KeyBody]], now: datetime) ->
     return _table(head, rows, "No failing keys.")
 
 
-def _providers_table(runtime: Runtime) -> str:
-    """Providers that serve a dataset: budget use, tokens left, pause, and the plan's stretch."""
-    plans = runtime.scheduler.plan if runtime.scheduler is not None else {}
-    used_by = {d.provider.name for d in runtime.registry.datasets.values()}
+def _providers_table(registry: Registry, views: Mapping[str, ProviderView]) -> str:
+    """Providers that serve a dataset: budget use, tokens left, pause, and the plan's stretch,
+    as the active worker last published them."""
+    used_by = {d.provider.name for d in registry.datasets.values()}
     rows = []
-    for name, provider in sorted(runtime.registry.providers.items()):
+    for name, provider in sorted(registry.providers.items()):
         if name not in used_by:
             continue
-        budget = budget_body(provider.budget.state())
+        view = views.get(name)
+        if view is None:
+            rows.append(
+                f'<tr class="grey" data-provider="{escape(name)}"><td>{escape(name)}</td>'
+                '<td colspan="4" class="muted">no active worker has published this budget yet'
+                "</td></tr>"
+            )
+            continue
+        budget = view.state.budget
         if budget.limit:
             limit = budget.limit
             gauge = (
@@ -202,7 +214,7 @@ def _providers_table(runtime: Runtime) -> str:
             notes.append(
                 f"paused for {budget.paused_for_seconds:.1f} s: {budget.pause_reason or ''}"
             )
-        plan = plans.get(name)
+        plan = view.state.plan
         if plan is not None and plan.stretch > 1:
             notes.append(f"intervals stretched x{plan.stretch:.2f} to fit the budget")
         waiting = sum(budget.waiting.values())

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from snapshots.coordination import channels
 from snapshots.coordination.listener import NotificationListener
 from snapshots.logs import get_logger
+from snapshots.store import channels
 
 log = get_logger(__name__)
 

@@ -9,12 +9,13 @@ import time
 from datetime import timedelta
 
 from snapshots.clock import utcnow
-from snapshots.coordination import channels
 from snapshots.coordination.listener import NotificationListener
 from snapshots.errors import SnapshotsError
+from snapshots.handles import FutureHandle
 from snapshots.logs import get_logger
-from snapshots.refresher import Refresher, Started
-from snapshots.store import RefreshRequest, RequestQueue, Store
+from snapshots.refresher import Refresher
+from snapshots.store import RefreshRequest, RequestQueue, Store, channels
+from snapshots.store.requests import INTERRUPTED
 
 log = get_logger(__name__)
 
@@ -48,20 +49,31 @@ class RequestConsumer:
         listener.subscribe(channels.REQUESTS, lambda _: self._wake.set())
 
     async def start(self) -> None:
+        """Close what a previous worker claimed and never answered (its readers get 503 and
+        ask again), then take requests."""
         if self._task is None:
+            closed = await self._queue.close_orphans(
+                "the worker that took this request stopped before answering; retry shortly"
+            )
+            if closed:
+                log.warning("requests.orphans_closed", requests=closed)
             self._wake.set()  # requests queued while no worker was active
             self._task = asyncio.get_running_loop().create_task(self._run(), name="requests")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_seconds: float = 2.0) -> None:
+        """Take no more requests; answer the ones in hand (their refreshes end as stepped
+        down once the refresher is suspended) for up to `grace_seconds`, then give up."""
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         handlers = list(self._handlers)
-        for handler in handlers:
-            handler.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
+        if handlers:
+            _, pending = await asyncio.wait(handlers, timeout=grace_seconds)
+            for handler in pending:
+                handler.cancel()
+            await asyncio.gather(*handlers, return_exceptions=True)
 
     async def _run(self) -> None:
         while True:
@@ -98,38 +110,40 @@ class RequestConsumer:
 
     async def _answer(self, request: RefreshRequest) -> None:
         try:
-            started = await self._start(request)
+            handle = await self._start(request)
         except SnapshotsError as exc:
             await self._queue.refused(request.id, exc.code, exc.message, exc.retry_after)
             return
-        if started is None:
+        if handle is None:
             return
-        await self._queue.started(request.id, started.run_id, started.joined)
-        result = await asyncio.shield(started.task)
+        await self._queue.started(request.id, handle.run_id, handle.joined)
+        result = await asyncio.shield(handle.future)
         await self._queue.finished(
             request.id,
             result.run_id,
             result.outcome,
             result.error or result.note,
             result.not_found,
+            INTERRUPTED if result.interrupted else None,
         )
 
-    async def _start(self, request: RefreshRequest) -> Started | None:
+    async def _start(self, request: RefreshRequest) -> FutureHandle | None:
         """The refresh answering `request`; None when it was answered already (a cold miss
-        whose key was refreshed after the reader looked, so no second fetch is needed)."""
+        whose key was refreshed after the reader looked, so no second fetch is needed: a run
+        newer than the newest the reader had seen; run ids, not clocks of two hosts)."""
         if request.forced:
             return await self._refresher.force(request.dataset, request.key, request.accept_shrink)
-        latest = await self._store.latest(request.dataset, request.key)
-        refreshed = latest.state.last_refresh_at if latest is not None else None
-        if (
-            latest is not None
-            and latest.snapshot is not None
-            and refreshed is not None
-            and request.looked_at is not None
-            and refreshed >= request.looked_at
-        ):
-            await self._queue.finished(
-                request.id, 0, latest.state.last_outcome or "unchanged", None, False
-            )
-            return None
+        if request.seen_run_id is not None:
+            latest = await self._store.latest(request.dataset, request.key)
+            newest = await self._store.newest_run_id(request.dataset, request.key)
+            if (
+                latest is not None
+                and latest.snapshot is not None
+                and newest is not None
+                and newest > request.seen_run_id
+            ):
+                await self._queue.finished(
+                    request.id, newest, latest.state.last_outcome or "unchanged", None, False
+                )
+                return None
         return await self._refresher.start(request.dataset, request.key, "miss")

@@ -3,8 +3,13 @@ dedicated connection and checked every interval. The lock goes when that connect
 
 The leader also writes a heartbeat each check. A worker that wins the lock while the last
 heartbeat (of someone else) is recent waits one interval before refreshing: by then the old
-leader, if alive but cut off, has failed its own check and stopped. So refreshes by the old
-and the new leader never overlap, and a takeover takes at most two intervals.
+leader, if alive but cut off, has failed its own check and stopped.
+
+Each new leader takes the next epoch; the old one's writes carry its own and are refused
+(see `Store.record_success`). A leader that is stopped (SIGSTOP, a frozen VM) keeps its
+connection and so its lock: `idle_session_timeout` (3 intervals) has PostgreSQL end that
+session, so the lock goes; the stopped leader's lease (`Fence`, 2.5 intervals from its last check) has run out by
+then, so once resumed it makes no upstream call before it notices.
 """
 
 from __future__ import annotations
@@ -21,6 +26,11 @@ from snapshots.logs import get_logger
 
 log = get_logger(__name__)
 
+
+class LeadershipLost(Exception):
+    """The heartbeat found another leader's epoch."""
+
+
 LOCK_KEY = 0x736E617073686F74  # "snapshot": the same constant in every process of a deployment
 
 
@@ -31,10 +41,13 @@ class Leadership:
         self._url = url
         self.instance = instance
         self.interval = interval_seconds
+        self.epoch: int | None = None  # taken with the lock
         self._conn: psycopg.AsyncConnection[tuple[Any, ...]] | None = None
 
     async def try_acquire(self) -> tuple[bool, bool]:
-        """(won the lock, must wait one interval before refreshing); never raises."""
+        """(won the lock, must wait one interval before refreshing); never raises.
+
+        Winning takes the next epoch (`self.epoch`)."""
         try:
             conn = await self._connection()
             row = await (
@@ -44,11 +57,22 @@ class Leadership:
                 return False, False
             recent = await (
                 await conn.execute(
-                    "SELECT heartbeat_at > now() - %s FROM worker_leader WHERE id = 1",
-                    (timedelta(seconds=self.interval * 2),),
+                    "SELECT heartbeat_at > now() - %s FROM worker_leader"
+                    " WHERE id = 1 AND instance <> %s",  # our own heartbeat needs no waiting out
+                    (timedelta(seconds=self.interval * 2), self.instance),
                 )
             ).fetchone()
-            await self._beat(conn)
+            taken = await (
+                await conn.execute(
+                    "INSERT INTO worker_leader (id, instance, heartbeat_at, epoch)"
+                    " VALUES (1, %s, now(), 1) ON CONFLICT (id) DO UPDATE SET"
+                    " instance = excluded.instance, heartbeat_at = now(),"
+                    " epoch = worker_leader.epoch + 1 RETURNING epoch",
+                    (self.instance,),
+                )
+            ).fetchone()
+            assert taken is not None
+            self.epoch = int(taken[0])
             return True, bool(recent and recent[0])
         except Exception as exc:  # the database is down or the schema is wrong: say which
             log.warning(
@@ -86,8 +110,8 @@ class Leadership:
             return
         try:
             await conn.execute(
-                "UPDATE worker_leader SET heartbeat_at = NULL WHERE id = 1 AND instance = %s",
-                (self.instance,),
+                "UPDATE worker_leader SET heartbeat_at = NULL WHERE id = 1 AND epoch = %s",
+                (self.epoch,),
             )
             await conn.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
         except Exception as exc:  # the lock goes with the connection anyway; the next leader waits
@@ -100,15 +124,27 @@ class Leadership:
         await self._drop()
 
     async def _beat(self, conn: psycopg.AsyncConnection[tuple[Any, ...]]) -> None:
-        await conn.execute(
-            "INSERT INTO worker_leader (id, instance, heartbeat_at) VALUES (1, %s, now())"
-            " ON CONFLICT (id) DO UPDATE SET instance = excluded.instance, heartbeat_at = now()",
-            (self.instance,),
+        """The heartbeat, if the epoch is still ours (LeadershipLost otherwise)."""
+        cursor = await conn.execute(
+            "UPDATE worker_leader SET heartbeat_at = now() WHERE id = 1 AND epoch = %s",
+            (self.epoch,),
         )
+        if cursor.rowcount != 1:
+            raise LeadershipLost(f"epoch {self.epoch} was taken over")
 
     async def _connection(self) -> psycopg.AsyncConnection[tuple[Any, ...]]:
         if self._conn is None or self._conn.closed:
-            self._conn = await dedicated_connection(self._url)
+            conn = await dedicated_connection(self._url)
+            try:  # a stopped leader's session (and lock) ends after 3 silent intervals
+                timeout_ms = int(self.interval * 3 * 1000)
+                await conn.execute(f"SET idle_session_timeout = {timeout_ms}")
+            except psycopg.Error as exc:
+                log.warning(
+                    "leader.no_idle_session_timeout",
+                    hint="PostgreSQL 14 or newer ends a stopped leader's session",
+                    error_type=type(exc).__name__,
+                )
+            self._conn = conn
         return self._conn
 
     async def _drop(self) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from snapshots.coordination import channels
 from snapshots.logs import get_logger
+from snapshots.store import channels
 
 log = get_logger(__name__)
 

@@ -1,11 +1,13 @@
-"""The refresher the API uses: this process's own while it is the active worker, otherwise the
-active worker's through the request queue. A `serve` replica switches as leadership moves."""
+"""The refresher the read side uses: this process's own while it is the active worker,
+otherwise the active worker's through the request queue. A `serve` replica switches as
+leadership moves."""
 
 from __future__ import annotations
 
 from snapshots.coordination.remote import RemoteRefresher
 from snapshots.coordination.worker import Worker
-from snapshots.refresher import Refresher, RefreshListener, RefreshResult, Started
+from snapshots.handles import RefreshHandle, RefreshListener
+from snapshots.refresher import Refresher
 from snapshots.store import Trigger
 from snapshots.store.records import KeySource
 
@@ -40,18 +42,22 @@ class RoutedRefresher:
             return found
         return await self._remote.running(run_id)
 
-    async def refresh_within(
+    async def start(
         self,
         dataset: str,
         key: str,
         trigger: Trigger,
-        wait_seconds: float,
         source: KeySource = "demand",
+        *,
         since: float | None = None,
-    ) -> RefreshResult:
-        return await self._pick().refresh_within(dataset, key, trigger, wait_seconds, source, since)
+        seen_run_id: int | None = None,
+    ) -> RefreshHandle:
+        refresher = self._pick()
+        if isinstance(refresher, Refresher):
+            return await refresher.start(dataset, key, trigger, source, since=since)
+        return await refresher.start(dataset, key, trigger, source, seen_run_id=seen_run_id)
 
     async def force(
         self, dataset: str, key: str, accept_shrink: bool = False, trigger: Trigger = "demand"
-    ) -> Started:
+    ) -> RefreshHandle:
         return await self._pick().force(dataset, key, accept_shrink, trigger)

@@ -23,6 +23,7 @@ import requests.adapters
 import requests.structures
 
 from snapshots.budget import Budget, current_priority
+from snapshots.coordination.fence import Fence
 from snapshots.instance import user_agent_tag
 from snapshots.logs import get_logger
 
@@ -85,6 +86,7 @@ class UpstreamGate:
         False  # the upstream does not count 304s (GitHub): give the token back
     )
     sleep: Callable[[float], None] = time.sleep
+    fence: Fence | None = None  # set on a worker: a deposed leader makes no upstream call
     _answers: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -103,7 +105,11 @@ class UpstreamGate:
             deadline = (
                 None if self.acquire_timeout is None else time.monotonic() + self.acquire_timeout
             )
+            if self.fence is not None:
+                self.fence.check()
             self.budget.acquire(current_priority.get(), deadline)
+            if self.fence is not None:
+                self.fence.check()  # the wait for a token may have outlasted the lease
             meter = current_meter.get()
             if meter is not None:
                 meter.requests += 1

@@ -1,4 +1,5 @@
-"""The control API under /_sim: counters, reset, latency, sizes, tokens, limits, faults, mutations."""
+"""The control API under /_sim: counters, requests in flight, reset, latency, sizes, tokens,
+limits, faults, mutations."""
 
 from __future__ import annotations
 
@@ -78,6 +79,13 @@ def _no_provider(provider: str) -> Response[dict[str, Any]] | None:
 async def counters(request: Request[Any, Any, State]) -> dict[str, Any]:
     """Answers each fake upstream gave, by status, and its rate-limit violations."""
     return simulator_state(request).counters()
+
+
+@get("/in_flight")
+async def in_flight(request: Request[Any, Any, State]) -> list[dict[str, Any]]:
+    """Fake upstream requests received and not answered yet (provider, the gateway instance
+    that sent it, path, seconds so far), oldest first: what a gateway has in flight."""
+    return simulator_state(request).in_flight()
 
 
 @post("/reset", status_code=200)
@@ -224,6 +232,7 @@ router = Router(
     "/_sim",
     route_handlers=[
         counters,
+        in_flight,
         reset,
         set_latency,
         get_size,

@@ -1,4 +1,5 @@
-"""The simulator's mutable world: counters, latency, tokens, rate limits, faults, mutations, sizes."""
+"""The simulator's mutable world: counters, requests in flight, latency, tokens, rate limits,
+faults, mutations, sizes."""
 
 from __future__ import annotations
 
@@ -33,6 +34,16 @@ class Sizes:
     repos: int = REPO_COUNT
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """A fake upstream request received and not answered yet."""
+
+    provider: str
+    instance: str  # the gateway instance that sent it ("" if untagged)
+    target: str  # path and query
+    since: float  # time.monotonic() when it arrived
+
+
 def _usage_windows() -> dict[str, SlidingWindow]:
     return {
         p: SlidingWindow(DEFAULT_USAGE_REQUESTS, DEFAULT_USAGE_PERIOD_SECONDS) for p in PROVIDERS
@@ -56,7 +67,37 @@ class SimulatorState:
     usage: dict[str, SlidingWindow] = field(default_factory=_usage_windows)
     faults: dict[str, FaultQueue] = field(default_factory=dict)
     generation: int = 0  # bumped by reset; requests from an older generation are not counted
+    _in_flight: dict[int, InFlight] = field(default_factory=dict)
+    _next_ticket: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def arrived(self, provider: str, instance: str, target: str) -> int:
+        """Note a request received (before latency and faults); returns the ticket `answered`
+        takes. Reset leaves these alone: they are connections really open."""
+        with self._lock:
+            self._next_ticket += 1
+            self._in_flight[self._next_ticket] = InFlight(
+                provider, instance, target, time.monotonic()
+            )
+            return self._next_ticket
+
+    def answered(self, ticket: int) -> None:
+        with self._lock:
+            self._in_flight.pop(ticket, None)
+
+    def in_flight(self) -> list[dict[str, object]]:
+        """Requests received and not answered yet, oldest first."""
+        with self._lock:
+            now = time.monotonic()
+            return [
+                {
+                    "provider": r.provider,
+                    "instance": r.instance,
+                    "path": r.target,
+                    "seconds": round(now - r.since, 3),
+                }
+                for r in sorted(self._in_flight.values(), key=lambda r: r.since)
+            ]
 
     def count(self, provider: str, status: int, instance: str = "") -> None:
         """Count one answer of a fake upstream, whatever its status, and which gateway

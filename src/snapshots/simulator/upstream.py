@@ -190,10 +190,15 @@ async def serve(
     """Answer one fake upstream request as the provider would, and count the answer."""
     state = simulator_state(request)
     generation = state.generation
-    if state.latency_seconds:
-        await asyncio.sleep(state.latency_seconds)
-    answer = await _answer(request, dialect, endpoint, state, authenticate, generation)
-    answer = dialect.finish(request, answer, state)
+    instance = instance_of(request)
+    ticket = state.arrived(dialect.name, instance, request_target(request))
+    try:
+        if state.latency_seconds:
+            await asyncio.sleep(state.latency_seconds)
+        answer = await _answer(request, dialect, endpoint, state, authenticate, generation)
+        answer = dialect.finish(request, answer, state)
+    finally:
+        state.answered(ticket)
     if state.generation == generation:
-        state.count(dialect.name, answer.status, instance_of(request))
+        state.count(dialect.name, answer.status, instance)
     return answer.response()

@@ -4,6 +4,7 @@ from snapshots.store.queries import Store, create_engine
 from snapshots.store.records import (
     DatasetRow,
     DatasetSummary,
+    Fencing,
     FetchedPayload,
     KeySource,
     KeyState,
@@ -22,6 +23,7 @@ from snapshots.store.tables import metadata
 __all__ = [
     "DatasetRow",
     "DatasetSummary",
+    "Fencing",
     "FetchedPayload",
     "KeySource",
     "KeyState",

@@ -11,12 +11,14 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from snapshots.coordination import channels
+from snapshots.errors import Fenced
 from snapshots.shrink import ShrinkGuard
+from snapshots.store import channels
 from snapshots.store.records import (
     SNAPSHOT_FIELDS,
     DatasetRow,
     DatasetSummary,
+    Fencing,
     FetchedPayload,
     KeySource,
     KeyState,
@@ -28,15 +30,24 @@ from snapshots.store.records import (
     key_state_from_row,
     snapshot_from_row,
 )
-from snapshots.store.tables import dataset_keys, datasets, refresh_runs, snapshots
+from snapshots.store.tables import dataset_keys, datasets, refresh_runs, snapshots, worker_leader
 
 
 def _json_serializer(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine on psycopg 3 that encodes JSONB with msgspec."""
+def create_engine(url: str, *, idle_in_transaction_seconds: float | None = None) -> AsyncEngine:
+    """An async engine on psycopg 3 that encodes JSONB with msgspec.
+
+    `idle_in_transaction_seconds`: PostgreSQL ends a session that sits that long inside a
+    transaction (a worker stopped mid-write), releasing its locks, among them the share lock
+    on the leader row that would otherwise hold up the next leader's epoch.
+    """
+    connect_args: dict[str, object] = {"connect_timeout": 5}
+    if idle_in_transaction_seconds is not None:
+        timeout_ms = int(idle_in_transaction_seconds * 1000)
+        connect_args["options"] = f"-c idle_in_transaction_session_timeout={timeout_ms}"
     return create_async_engine(
         url,
         pool_pre_ping=True,
@@ -45,8 +56,29 @@ def create_engine(url: str) -> AsyncEngine:
         pool_timeout=5,
         json_serializer=_json_serializer,
         json_deserializer=msgspec.json.decode,
-        connect_args={"connect_timeout": 5},
+        connect_args=connect_args,
     )
+
+
+UNFENCED = Fencing()
+
+
+async def _check_epoch(conn: AsyncConnection, fencing: Fencing) -> None:
+    """Fenced unless `fencing.epoch` is the leader's. The share lock on the leader row makes
+    a new leader's epoch increment wait for this transaction, so no write of an old leader
+    lands after a new one took over."""
+    if fencing.epoch is None:
+        return
+    current = (
+        await conn.execute(
+            select(worker_leader.c.epoch).where(worker_leader.c.id == 1).with_for_update(read=True)
+        )
+    ).scalar_one_or_none()
+    if current != fencing.epoch:
+        raise Fenced(
+            f"this worker's leadership (epoch {fencing.epoch}) was taken over (epoch {current});"
+            " its result is not stored"
+        )
 
 
 class Store:
@@ -106,8 +138,13 @@ class Store:
 
     async def latest(self, dataset: str, key: str) -> Latest | None:
         """The key's state and latest good snapshot; None when the key is not registered."""
+        since_refresh = func.extract("epoch", func.now() - dataset_keys.c.last_refresh_at)
         query = (
-            select(dataset_keys, *(snapshots.c[f].label(f"s_{f}") for f in SNAPSHOT_FIELDS))
+            select(
+                dataset_keys,
+                since_refresh.label("refreshed_seconds_ago"),
+                *(snapshots.c[f].label(f"s_{f}") for f in SNAPSHOT_FIELDS),
+            )
             .select_from(
                 dataset_keys.outerjoin(
                     snapshots, snapshots.c.id == dataset_keys.c.latest_snapshot_id
@@ -120,7 +157,8 @@ class Store:
         if row is None:
             return None
         snapshot = snapshot_from_row(row, prefix="s_") if row.s_id is not None else None
-        return Latest(state=key_state_from_row(row), snapshot=snapshot)
+        ago = row.refreshed_seconds_ago
+        return Latest(key_state_from_row(row), snapshot, float(ago) if ago is not None else None)
 
     async def record_success(
         self,
@@ -132,6 +170,8 @@ class Store:
         source: KeySource,
         guard: ShrinkGuard | None = None,
         accept_shrink: bool = False,
+        *,
+        fencing: Fencing = UNFENCED,
     ) -> StoredRefresh:
         """Store a successful fetch in one transaction: a new version, or a newer verified_at.
 
@@ -139,9 +179,11 @@ class Store:
         never collide; a key not yet registered is registered here with `source`. A fetch the
         shrink `guard` objects to is recorded as `rejected` and not served, unless the same
         content was rejected `accept_after` times in a row or `accept_shrink` is set.
+        Fenced (nothing written) when `fencing.epoch` is no longer the leader's.
         """
         now = timing.finished_at
         async with self.engine.begin() as conn:
+            await _check_epoch(conn, fencing)
             await conn.execute(
                 insert(dataset_keys)
                 .values(dataset=dataset, key=key, source=source, registered_at=now)
@@ -185,7 +227,7 @@ class Store:
                         .where(*where)
                         .values(
                             next_refresh_at=next_refresh_at,
-                            last_refresh_at=now,
+                            last_refresh_at=func.now(),
                             last_outcome="rejected",
                             last_error=note,
                             consecutive_rejections=repeats,
@@ -193,7 +235,7 @@ class Store:
                         )
                     )
                     run_id = await self._insert_run(
-                        conn, dataset, key, timing, "rejected", note, None
+                        conn, dataset, key, timing, "rejected", note, None, fencing
                     )
                     return StoredRefresh(
                         run_id=run_id,
@@ -222,7 +264,7 @@ class Store:
                 .values(
                     latest_snapshot_id=snapshot_id,
                     next_refresh_at=next_refresh_at,
-                    last_refresh_at=now,
+                    last_refresh_at=func.now(),
                     last_outcome=outcome,
                     last_error=None,
                     consecutive_failures=0,
@@ -230,7 +272,9 @@ class Store:
                     rejected_hash=None,
                 )
             )
-            run_id = await self._insert_run(conn, dataset, key, timing, outcome, note, snapshot_id)
+            run_id = await self._insert_run(
+                conn, dataset, key, timing, outcome, note, snapshot_id, fencing
+            )
         return StoredRefresh(run_id=run_id, outcome=outcome, snapshot_id=snapshot_id, note=note)
 
     async def record_failure(
@@ -240,24 +284,29 @@ class Store:
         error: str,
         timing: RunTiming,
         next_refresh_at: datetime | None,
+        *,
+        fencing: Fencing = UNFENCED,
     ) -> StoredRefresh:
         """Record a failed refresh; the latest snapshot stays what it was.
 
         A key that is not registered stays unregistered (`registered` is False in the result).
         """
         async with self.engine.begin() as conn:
+            await _check_epoch(conn, fencing)
             updated = await conn.execute(
                 update(dataset_keys)
                 .where(dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
                 .values(
                     next_refresh_at=next_refresh_at,
-                    last_refresh_at=timing.finished_at,
+                    last_refresh_at=func.now(),
                     last_outcome="failed",
                     last_error=error,
                     consecutive_failures=dataset_keys.c.consecutive_failures + 1,
                 )
             )
-            run_id = await self._insert_run(conn, dataset, key, timing, "failed", error, None)
+            run_id = await self._insert_run(
+                conn, dataset, key, timing, "failed", error, None, fencing
+            )
         return StoredRefresh(
             run_id=run_id, outcome="failed", snapshot_id=None, registered=bool(updated.rowcount)
         )
@@ -296,6 +345,7 @@ class Store:
         outcome: Outcome,
         error: str | None,
         snapshot_id: int | None,
+        fencing: Fencing,
     ) -> int:
         # The change notification rides on the insert (no extra round trip) and is delivered
         # at commit, so replicas refetch exactly when the change is visible.
@@ -313,10 +363,20 @@ class Store:
                 upstream_requests=timing.upstream_requests,
                 error=error,
                 snapshot_id=snapshot_id,
+                instance=fencing.instance,
             )
             .returning(func.pg_notify(channels.CHANGES, channels.encode(change)))
         )
         return timing.run_id
+
+    async def newest_run_id(self, dataset: str, key: str) -> int | None:
+        """The id of the key's newest stored run (runs of one key are sequential)."""
+        query = select(func.max(refresh_runs.c.id)).where(
+            refresh_runs.c.dataset == dataset, refresh_runs.c.key == key
+        )
+        async with self.engine.connect() as conn:
+            value = (await conn.execute(query)).scalar_one_or_none()
+        return None if value is None else int(value)
 
     async def allocate_run_id(self) -> int:
         """A refresh run id, taken before the run so it can be handed out; the row comes at the end.

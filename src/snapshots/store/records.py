@@ -54,6 +54,7 @@ class Latest:
 
     state: KeyState
     snapshot: SnapshotRecord | None
+    refreshed_seconds_ago: float | None = None  # database time since last_refresh_at
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,15 @@ class RunTiming:
     finished_at: datetime
     upstream_requests: int
     run_id: int  # allocated when the refresh started (allocate_run_id), so callers could be told it
+
+
+@dataclass(frozen=True)
+class Fencing:
+    """Who writes a refresh result: the leader epoch it holds (the write is refused when a
+    newer leader took over; None: a lone process, no election) and its instance name."""
+
+    epoch: int | None = None
+    instance: str | None = None
 
 
 @dataclass(frozen=True)
@@ -143,7 +153,7 @@ class RefreshRequest:
     key: str
     forced: bool
     accept_shrink: bool
-    looked_at: datetime | None
+    seen_run_id: int | None
     requested_at: datetime
     status: str  # pending | claimed | started | refused | finished | expired
     run_id: int | None = None

@@ -14,7 +14,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from snapshots.clock import utcnow
-from snapshots.coordination import channels
+from snapshots.store import channels
 from snapshots.store.records import RefreshRequest
 from snapshots.store.tables import refresh_requests
 
@@ -38,7 +38,7 @@ class RequestQueue:
         *,
         forced: bool,
         accept_shrink: bool = False,
-        looked_at: datetime | None = None,
+        seen_run_id: int | None = None,
     ) -> int:
         """Queue a request and wake the worker; returns the request id."""
         now = utcnow()
@@ -51,7 +51,7 @@ class RequestQueue:
                         key=key,
                         forced=forced,
                         accept_shrink=accept_shrink,
-                        looked_at=looked_at,
+                        seen_run_id=seen_run_id,
                         requested_at=now,
                         status="pending",
                         updated_at=now,
@@ -108,7 +108,9 @@ class RequestQueue:
         outcome: str,
         error: str | None,
         not_found: bool,
+        error_code: str | None = None,
     ) -> None:
+        """`error_code` "interrupted": the worker stepped down before storing (ask again)."""
         await self._answer(
             request_id,
             status="finished",
@@ -116,16 +118,43 @@ class RequestQueue:
             outcome=outcome,
             error=error,
             not_found=not_found,
+            error_code=error_code,
         )
+
+    async def close_orphans(self, error: str) -> int:
+        """Finish, as interrupted, every request a previous worker claimed and never answered
+        (it stepped down or died): called by a new leader before it takes requests."""
+        async with self.engine.begin() as conn:
+            rows = (
+                await conn.execute(
+                    update(refresh_requests)
+                    .where(refresh_requests.c.status.in_(("claimed", "started")))
+                    .values(
+                        status="finished",
+                        outcome="failed",
+                        error=error,
+                        error_code=INTERRUPTED,
+                        updated_at=utcnow(),
+                    )
+                    .returning(*_COLUMNS)
+                )
+            ).all()
+            for row in rows:
+                await _notify_reply(conn, _request(row))
+        return len(rows)
 
     async def _answer(self, request_id: int, **values: Any) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(
-                update(refresh_requests)
-                .where(refresh_requests.c.id == request_id)
-                .values(**values, updated_at=utcnow())
-            )
-            await _notify_reply(conn, request_id, str(values["status"]))
+            row = (
+                await conn.execute(
+                    update(refresh_requests)
+                    .where(refresh_requests.c.id == request_id)
+                    .values(**values, updated_at=utcnow())
+                    .returning(*_COLUMNS)
+                )
+            ).first()
+            if row is not None:
+                await _notify_reply(conn, _request(row))
 
     async def get(self, request_id: int) -> RefreshRequest | None:
         async with self.engine.connect() as conn:
@@ -158,6 +187,25 @@ class RequestQueue:
         return int(result.rowcount or 0)
 
 
-async def _notify_reply(conn: AsyncConnection, request_id: int, status: str) -> None:
-    reply = channels.encode(channels.Reply(request_id, status))
+INTERRUPTED = "interrupted"
+"""`error_code` of a request whose refresh the worker never stored (it stepped down)."""
+
+
+def reply_of(request: RefreshRequest) -> channels.Reply:
+    error = request.error[: channels.MAX_ERROR_CHARS] if request.error else None
+    return channels.Reply(
+        request.id,
+        request.status,
+        request.run_id,
+        request.joined,
+        request.outcome,
+        error,
+        request.error_code,
+        request.retry_after,
+        request.not_found,
+    )
+
+
+async def _notify_reply(conn: AsyncConnection, request: RefreshRequest) -> None:
+    reply = channels.encode(reply_of(request))
     await conn.execute(select(func.pg_notify(channels.REPLIES, reply)))

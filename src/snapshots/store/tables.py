@@ -92,6 +92,7 @@ refresh_runs = Table(
     Column("upstream_requests", Integer, nullable=False),
     Column("error", Text),
     Column("snapshot_id", BigInteger, ForeignKey("snapshots.id", ondelete="SET NULL")),
+    Column("instance", Text),  # the worker that stored it (SNAPSHOTS_INSTANCE)
     Index("refresh_runs_dataset_key_started_at_idx", "dataset", "key", "started_at"),
     Index("refresh_runs_finished_at_idx", "finished_at"),
 )
@@ -104,7 +105,7 @@ refresh_requests = Table(
     Column("key", Text, nullable=False),
     Column("forced", Boolean, nullable=False),  # an asked-for refresh (else a cold miss)
     Column("accept_shrink", Boolean, nullable=False, server_default=text("false")),
-    Column("looked_at", TZ),  # a cold miss: when the reader found no snapshot
+    Column("seen_run_id", BigInteger),  # a cold miss: the key's newest run the reader had seen
     Column("requested_at", TZ, nullable=False),
     Column(
         "status",
@@ -132,4 +133,15 @@ worker_leader = Table(
     Column("id", Integer, CheckConstraint("id = 1"), primary_key=True),
     Column("instance", Text, nullable=False),
     Column("heartbeat_at", TZ),  # NULL after a clean hand-over
+    Column("epoch", BigInteger, nullable=False, server_default=text("0")),  # +1 per new leader
+)
+
+provider_states = Table(
+    "provider_states",
+    metadata,
+    Column("provider", Text, primary_key=True),
+    Column("instance", Text, nullable=False),  # the active worker that published it
+    Column("epoch", BigInteger, nullable=False),
+    Column("published_at", TZ, nullable=False),  # database time
+    Column("state", JSONB, nullable=False),  # budget, plan and upstream answers
 )

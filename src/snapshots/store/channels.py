@@ -3,7 +3,8 @@
 - `snapshots_changes`: a refresh was stored (any outcome); sent inside the storing
   transaction, so it arrives exactly when the change is visible.
 - `snapshots_requests`: an API replica queued a refresh request (payload: its id).
-- `snapshots_replies`: the active worker moved a request on (started, refused, finished).
+- `snapshots_replies`: the active worker moved a request on (started, refused, finished),
+  with everything the asking replica needs, so it reads the row only if a reply was lost.
 """
 
 from __future__ import annotations
@@ -25,11 +26,21 @@ class Change(msgspec.Struct, frozen=True):
     snapshot_id: int | None = None
 
 
-class Reply(msgspec.Struct, frozen=True):
-    """A request's new status; the row in `refresh_requests` has the details."""
+MAX_ERROR_CHARS = 2000  # keeps a reply far below NOTIFY's 8000-byte payload limit
+
+
+class Reply(msgspec.Struct, frozen=True, omit_defaults=True):
+    """A request's new status and answer (the same as its row in `refresh_requests`)."""
 
     id: int
     status: str
+    run_id: int | None = None
+    joined: bool | None = None
+    outcome: str | None = None
+    error: str | None = None
+    error_code: str | None = None
+    retry_after: int | None = None
+    not_found: bool | None = None
 
 
 def encode(value: Change | Reply) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -819,6 +820,33 @@ def test_requests_are_counted_by_the_gateway_instance_in_their_user_agent(
         simulator.http.get("/pagerduty/schedules/PSCH001", headers=headers)
 
     assert simulator.counters()["pagerduty"]["by_instance"] == {"": 2, "worker-a": 1}
+
+
+def test_requests_in_flight_are_listed_with_their_instance_until_answered(
+    simulator: Simulator,
+) -> None:
+    simulator.set_latency(1.0)
+    headers = {**PD_AUTH, "User-Agent": "pagerduty/7 snapshots-instance/worker-b"}
+
+    def listed() -> list[dict[str, object]]:
+        """This test's requests (an earlier test's abandoned ones may still be in flight)."""
+        pending: list[dict[str, object]] = simulator.http.get("/_sim/in_flight").json()
+        return [r for r in pending if r["instance"] == "worker-b"]
+
+    with httpx.Client(base_url=simulator.url, timeout=10) as http, ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(http.get, "/pagerduty/schedules/PSCH002/users", headers=headers)
+        deadline = time.monotonic() + 5
+        while not (pending := listed()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert [(r["provider"], r["path"]) for r in pending] == [
+            ("pagerduty", "/pagerduty/schedules/PSCH002/users")
+        ]
+        assert 0 <= float(str(pending[0]["seconds"])) < 1.0
+        assert simulator.counters()["pagerduty"]["requests"] == 0  # counted when answered
+        assert answer.result().status_code == 200
+
+    assert listed() == []
+    assert simulator.counters()["pagerduty"]["by_instance"] == {"worker-b": 1}
 
 
 def test_a_sized_simulator_answers_beyond_the_default_counts_until_reset(

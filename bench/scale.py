@@ -45,8 +45,8 @@ from snapshots.clock import utcnow
 from snapshots.config import load_jobs
 from snapshots.providers.base import FetchContext
 from snapshots.registry import Registry
-from snapshots.upstreams import Upstreams
 from snapshots.store import FetchedPayload, RunTiming, Store, create_engine
+from snapshots.upstreams import Upstreams
 
 DATASET = "pagerduty.schedule_users"
 

@@ -15,8 +15,10 @@ import psycopg
 import pytest
 
 from helpers import Gateway, Simulator, runs_with_outcome, wait_for
+from snapshots.api.app import create_app
 from snapshots.config import JobsConfig, load_jobs
 from snapshots.operator_diff import MAX_FIELDS, MAX_ITEMS, diff
+from snapshots.serving import start_in_thread
 from snapshots.simulator import github_data, pagerduty_data
 
 PD = "pagerduty.schedule_users"
@@ -250,3 +252,29 @@ def test_status_with_every_dataset_disabled_says_which_provider_settings_to_add(
         (line,) = (line for line in lines if f"provider {provider} has no token" in line)
         assert datasets in line
         assert f"SNAPSHOTS_{provider.upper()}_TOKEN" in line
+
+
+def test_status_on_an_api_replica_before_any_worker_published_says_so(
+    tmp_path: Path, database_url: str, simulator: Simulator, db: psycopg.Connection[Any]
+) -> None:
+    """An API replica has no budget of its own to show: with no worker running, the budgets
+    are not published, and both the JSON API and `snapshots status` say that."""
+    path = tmp_path / "jobs.toml"
+    path.write_text(
+        f'[providers.pagerduty]\nbase_url = "{simulator.url}/pagerduty"\n'
+        f'token = "sim-pagerduty-token"\n[datasets."{PD}"]\nkeys = ["PSCH001"]\n'
+    )
+    replica = Gateway(
+        start_in_thread(create_app(load_jobs(path, env={}), database_url, role="api"))
+    )
+    try:
+        providers = {p["provider"]: p for p in replica.http.get("/api/v1/providers").json()}
+        result = snapshots(replica, "status")
+    finally:
+        replica.stop()
+
+    assert providers["pagerduty"]["budget"] is None
+    assert providers["pagerduty"]["published"] is None
+    assert result.returncode == 0, result.stderr
+    assert "not published yet: no active worker" in result.stdout
+    assert simulator.requests() == 0  # an API replica never calls upstream

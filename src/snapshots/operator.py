@@ -167,6 +167,15 @@ def _budgets_table(providers: list[dict[str, Any]]) -> Table:
         budgets.add_column(column)
     for provider in providers:
         budget, plan = provider["budget"], provider["plan"]
+        if budget is None:  # no active worker has published this budget yet
+            budgets.add_row(provider["provider"], *["-"] * 5, "not published yet: no active worker")
+            continue
+        published = provider.get("published") or {}
+        if published:
+            budgets.caption = (
+                f"as published by {printable(str(published.get('instance')))} "
+                f"{float(published.get('age_seconds') or 0):.0f}s ago"
+            )
         limit = (
             f"{budget['limit']}/{_age(budget['period_seconds'])}"
             if budget["limit"]

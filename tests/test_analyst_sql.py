@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -167,10 +168,12 @@ keys = ["PSCH001", "PSCH002"]
     gateway = start_gateway(load_jobs(path, env={}))
     wait_for(lambda: runs_with_outcome(db, "changed") == 2)
     for _ in range(2):
+        time.sleep(0.05)  # past min_refresh_interval (10 ms) since the last refresh
         simulator.rotate_schedule("PSCH001")
-        gateway.http.post(
-            "/api/v1/snapshots/pagerduty.schedule_users/PSCH001/refresh", params={"wait": 10}
+        answer = gateway.http.post(
+            "/api/v1/refresh/pagerduty.schedule_users/PSCH001", params={"wait": 10}
         )
+        assert answer.status_code == 200, answer.text
     # PSCH001: v1 and v2 were replaced long ago, v3 is current; PSCH002 has one old version.
     db.execute(
         "UPDATE snapshots SET fetched_at = now() - interval '100 days' WHERE key = 'PSCH001' AND version < 3"

@@ -103,6 +103,7 @@ def test_get_history_refresh_run_and_max_age(
         assert refreshed.version == 2
         assert refreshed.data != first.data
 
+        time.sleep(0.05)  # past min_refresh_interval (10 ms) since that refresh
         started = client.refresh(PD, "PSCH001")
         assert isinstance(started, RefreshStarted)
         assert started.status in ("started", "joined")

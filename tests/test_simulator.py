@@ -174,6 +174,7 @@ def test_pagerduty_over_its_limit_answers_429_with_ratelimit_headers(
         "requests": 3,
         "by_status": {"200": 2, "429": 1},
         "by_instance": {"": 3},  # untagged: not sent by a gateway
+        "by_account": {"main": 3},  # every one carried the main token
         "violations": 1,
     }
 
@@ -314,6 +315,7 @@ def test_github_matching_etag_gets_304_that_skips_the_rate_limit(simulator: Simu
         "requests": 3,
         "by_status": {"200": 1, "304": 1, "403": 1},
         "by_instance": {"": 3},
+        "by_account": {"main": 3},
         "violations": 1,
     }
 
@@ -498,6 +500,7 @@ def test_error_fault_answers_before_auth_then_clears(simulator: Simulator) -> No
         "requests": 2,
         "by_status": {"401": 1, "503": 1},
         "by_instance": {"": 2},
+        "by_account": {},  # a wrong token is no account's
         "violations": 0,
     }
 
@@ -786,13 +789,21 @@ def test_counters_cover_every_provider_and_reset_restores_defaults(simulator: Si
             "requests": 1,
             "by_status": {"503": 1},
             "by_instance": {"": 1},
+            "by_account": {},
             "violations": 0,
         },
-        "github": {"requests": 1, "by_status": {"401": 1}, "by_instance": {"": 1}, "violations": 0},
+        "github": {
+            "requests": 1,
+            "by_status": {"401": 1},
+            "by_instance": {"": 1},
+            "by_account": {},
+            "violations": 0,
+        },
         "jira": {
             "requests": 2,
             "by_status": {"200": 1, "429": 1},
             "by_instance": {"": 2},
+            "by_account": {"main": 2},
             "violations": 1,
         },
     }
@@ -808,6 +819,7 @@ def test_counters_cover_every_provider_and_reset_restores_defaults(simulator: Si
         "requests": 2,
         "by_status": {"200": 2},
         "by_instance": {"": 2},
+        "by_account": {"main": 2},
         "violations": 0,
     }
 

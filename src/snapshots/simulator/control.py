@@ -135,6 +135,20 @@ async def set_token(
     return _ok({"provider": provider, "rotated": True})
 
 
+@put("/accounts/{provider:str}/{account:str}")
+async def add_account(
+    request: Request[Any, Any, State],
+    provider: FromPath[str],
+    account: FromPath[str],
+    data: JSONBody[TokenBody],
+) -> Response[dict[str, Any]]:
+    """Accept a further token as another account of the provider (counted by account)."""
+    if refused := _no_provider(provider):
+        return refused
+    simulator_state(request).accounts.setdefault(provider, {})[data.token] = account
+    return _ok({"provider": provider, "account": account})
+
+
 @put("/limits/{provider:str}")
 async def set_limit(
     request: Request[Any, Any, State], provider: FromPath[str], data: JSONBody[LimitBody]
@@ -238,6 +252,7 @@ router = Router(
         get_size,
         set_size,
         set_token,
+        add_account,
         set_limit,
         clear_limit,
         add_fault,

@@ -56,6 +56,9 @@ class SimulatorState:
 
     latency_seconds: float = 0.0
     tokens: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_TOKENS))
+    # Further accounts of a provider: token -> account name (the main token's account is "").
+    accounts: dict[str, dict[str, str]] = field(default_factory=dict)
+    by_account: Counter[tuple[str, str]] = field(default_factory=Counter)
     jira_deployment: str = "Server"
     sizes: Sizes = field(default_factory=Sizes)
     requests: Counter[str] = field(default_factory=Counter)
@@ -106,6 +109,17 @@ class SimulatorState:
             self.requests[provider] += 1
             self.by_status[(provider, status)] += 1
             self.by_instance[(provider, instance)] += 1
+
+    def count_account(self, provider: str, account: str) -> None:
+        """Count one authorized request against the account whose token it carried."""
+        with self._lock:
+            self.by_account[(provider, account)] += 1
+
+    def account_tokens(self, provider: str) -> list[tuple[str, str]]:
+        """(account, token) pairs a provider accepts: its main token first."""
+        with self._lock:
+            extra = [(name, token) for token, name in self.accounts.get(provider, {}).items()]
+            return [("", self.tokens[provider]), *extra]
 
     def count_violation(self, provider: str) -> None:
         with self._lock:
@@ -165,6 +179,8 @@ class SimulatorState:
             self.requests.clear()
             self.by_status.clear()
             self.by_instance.clear()
+            self.by_account.clear()
+            self.accounts.clear()
             self.violations.clear()
             self.mutations.clear()
             self.limits.clear()
@@ -189,10 +205,16 @@ class SimulatorState:
                 instances = {
                     name: n for (p, name), n in sorted(self.by_instance.items()) if p == provider
                 }
+                accounts = {
+                    name or "main": n
+                    for (p, name), n in sorted(self.by_account.items())
+                    if p == provider
+                }
                 out[provider] = {
                     "requests": self.requests[provider],
                     "by_status": statuses,
                     "by_instance": instances,
+                    "by_account": accounts,
                     "violations": self.violations[provider],
                 }
             return out

@@ -168,7 +168,12 @@ async def _answer(
             return dialect.error(503)
     elif fault is not None:
         return _fault_answer(fault, dialect, endpoint, state)
-    authorized = not authenticate or dialect.authorized(request, state.tokens[dialect.name])
+    authorized = not authenticate
+    for account, token in state.account_tokens(dialect.name) if authenticate else ():
+        if dialect.authorized(request, token):
+            authorized = True
+            state.count_account(dialect.name, account)
+            break
     current = functools.partial(endpoint, shape)
     if authorized and (revalidated := dialect.revalidate(request, current)) is not None:
         return revalidated

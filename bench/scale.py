@@ -43,7 +43,7 @@ from _harness import (
 
 from snapshots.clock import utcnow
 from snapshots.config import load_jobs
-from snapshots.providers.base import FetchContext
+from snapshots.providers.kind import FetchContext
 from snapshots.registry import Registry
 from snapshots.store import FetchedPayload, RunTiming, Store, create_engine
 from snapshots.upstreams import Upstreams

@@ -112,7 +112,7 @@ def make_config(tmp_path: Path, simulator: Simulator) -> Callable[..., JobsConfi
     def make(**kwargs: Any) -> JobsConfig:
         path = tmp_path / "jobs.toml"
         path.write_text(jobs_toml(simulator.url, **kwargs))
-        return load_jobs(path, env={}, providers=("pagerduty",))
+        return load_jobs(path, env={})
 
     return make
 
@@ -132,7 +132,7 @@ def every_dataset_config(tmp_path: Path, simulator: Simulator) -> Callable[..., 
         service: str = "",
         without_token: tuple[str, ...] = (),
         providers: dict[str, str] | None = None,
-        each_dataset: str = 'min_refresh_interval = "10ms"',
+        each_dataset: str = 'min_refresh_interval = "1ms"',
     ) -> JobsConfig:
         extra = providers or {}
         jira = 'deployment = "server"\nbudget = "50/1s"\n' + extra.get("jira", "")

@@ -109,6 +109,12 @@ class Simulator:
     def set_token(self, provider: str, token: str) -> None:
         self.http.put(f"/_sim/tokens/{provider}", json={"token": token}).raise_for_status()
 
+    def add_account(self, provider: str, account: str, token: str) -> None:
+        """Have the provider accept `token` as a further account (counted in `by_account`)."""
+        self.http.put(
+            f"/_sim/accounts/{provider}/{account}", json={"token": token}
+        ).raise_for_status()
+
     def set_latency(self, seconds: float) -> None:
         self.http.put("/_sim/latency", json={"seconds": seconds}).raise_for_status()
 

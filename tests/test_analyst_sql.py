@@ -41,10 +41,10 @@ def seeded(
         f"""
 {providers}
 [datasets."pagerduty.schedule_users"]
-min_refresh_interval = "10ms"
+min_refresh_interval = "1ms"
 keys = ["PSCH001"]
 [datasets."github.repo_collaborators"]
-min_refresh_interval = "10ms"
+min_refresh_interval = "1ms"
 keys = ["acme/repo-03"]
 [datasets."jira.project_issues"]
 keys = ["PRJ3"]
@@ -160,7 +160,7 @@ keep_runs = "1d"
 base_url = "{simulator.url}/pagerduty"
 token = "sim-pagerduty-token"
 [datasets."pagerduty.schedule_users"]
-min_refresh_interval = "10ms"
+min_refresh_interval = "1ms"
 keep = "30d"
 keys = ["PSCH001", "PSCH002"]
 """
@@ -168,7 +168,7 @@ keys = ["PSCH001", "PSCH002"]
     gateway = start_gateway(load_jobs(path, env={}))
     wait_for(lambda: runs_with_outcome(db, "changed") == 2)
     for _ in range(2):
-        time.sleep(0.05)  # past min_refresh_interval (10 ms) since the last refresh
+        time.sleep(0.05)  # past min_refresh_interval (1 ms) since the last refresh
         simulator.rotate_schedule("PSCH001")
         answer = gateway.http.post(
             "/api/v1/refresh/pagerduty.schedule_users/PSCH001", params={"wait": 10}

@@ -11,6 +11,20 @@ import pytest
 
 from snapshots.budget import DEFAULT_THROTTLE_PAUSE, Budget, BudgetExhausted, Priority
 from snapshots.config import BudgetLimit
+from snapshots.providers import throttle
+from snapshots.providers.github import client as github_client
+from snapshots.providers.pagerduty import client as pagerduty_client
+
+READERS = {
+    "jira": throttle.standard,
+    "github": github_client.read_throttle,
+    "pagerduty": pagerduty_client.read_throttle,
+}
+
+
+def _answer(budget: Budget, status: int, headers: dict[str, str]) -> float | None:
+    """An upstream answer as the gate hands it to the budget: read by the provider's kind."""
+    return budget.observe(READERS[budget.provider](status, headers, time.time()))
 
 
 def _grant_times(
@@ -80,7 +94,7 @@ def test_a_waiter_past_its_deadline_gets_no_token_and_sends_nothing() -> None:
 def test_throttle_answer_pauses_the_whole_provider_until_retry_after() -> None:
     budget = Budget("jira", None)
 
-    pause = budget.observe(429, {"retry-after": "0.4"})
+    pause = _answer(budget, 429, {"retry-after": "0.4"})
     started = time.monotonic()
     budget.acquire(Priority.INTERACTIVE)
 
@@ -95,8 +109,8 @@ def test_retry_after_zero_negative_or_garbage_backs_off_instead_of_spinning(
 ) -> None:
     budget = Budget("jira", None)
 
-    first = budget.observe(429, {"retry-after": retry_after})
-    second = budget.observe(429, {"retry-after": retry_after})
+    first = _answer(budget, 429, {"retry-after": retry_after})
+    second = _answer(budget, 429, {"retry-after": retry_after})
 
     assert first == DEFAULT_THROTTLE_PAUSE
     assert second == 2 * DEFAULT_THROTTLE_PAUSE  # repeated throttles back off further
@@ -107,8 +121,8 @@ def test_retry_after_as_http_date_is_understood() -> None:
     budget = Budget("jira", None)
     when = datetime.now(UTC) + timedelta(seconds=30)
 
-    pause = budget.observe(503, {"retry-after": format_datetime(when, usegmt=True)})
-    throttled = budget.observe(429, {"retry-after": format_datetime(when, usegmt=True)})
+    pause = _answer(budget, 503, {"retry-after": format_datetime(when, usegmt=True)})
+    throttled = _answer(budget, 429, {"retry-after": format_datetime(when, usegmt=True)})
 
     assert pause is None  # a 503 is not a throttle; the gate retries it with backoff
     assert throttled == pytest.approx(30, abs=1.5)
@@ -118,11 +132,13 @@ def test_github_quota_spent_pauses_until_its_reset_even_on_success() -> None:
     budget = Budget("github", None)
     reset = int(time.time()) + 20
 
-    on_success = budget.observe(
-        200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}
+    on_success = _answer(
+        budget, 200, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}
     )
     state = budget.state()
-    throttled = budget.observe(403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)})
+    throttled = _answer(
+        budget, 403, {"x-ratelimit-remaining": "0", "x-ratelimit-reset": str(reset)}
+    )
 
     assert on_success is None
     assert 18 <= state.paused_for_seconds <= 22
@@ -134,14 +150,14 @@ def test_github_quota_spent_pauses_until_its_reset_even_on_success() -> None:
 def test_github_403_with_quota_left_is_not_a_throttle() -> None:
     budget = Budget("github", None)
 
-    assert budget.observe(403, {"x-ratelimit-remaining": "4000"}) is None
+    assert _answer(budget, 403, {"x-ratelimit-remaining": "4000"}) is None
     assert budget.state().paused_for_seconds == 0
 
 
 def test_pagerduty_ratelimit_reset_sets_the_pause() -> None:
     budget = Budget("pagerduty", None)
 
-    assert budget.observe(429, {"ratelimit-reset": "7"}) == 7
+    assert _answer(budget, 429, {"ratelimit-reset": "7"}) == 7
 
 
 def test_state_reports_tokens_left_and_use_in_the_period() -> None:

@@ -103,7 +103,7 @@ def test_get_history_refresh_run_and_max_age(
         assert refreshed.version == 2
         assert refreshed.data != first.data
 
-        time.sleep(0.05)  # past min_refresh_interval (10 ms) since that refresh
+        time.sleep(0.05)  # past min_refresh_interval (1 ms) since that refresh
         started = client.refresh(PD, "PSCH001")
         assert isinstance(started, RefreshStarted)
         assert started.status in ("started", "joined")
@@ -122,7 +122,7 @@ def test_get_history_refresh_run_and_max_age(
         keys = client.refresh_dataset("pagerduty.escalation_policy")
         assert keys == []  # nothing registered there yet
         client.pagerduty_escalation_policy("PPOL001")
-        time.sleep(0.05)  # past min_refresh_interval (10 ms) since that read's fetch
+        time.sleep(0.05)  # past min_refresh_interval (1 ms) since that read's fetch
         [policy_refresh] = client.refresh_dataset("pagerduty.escalation_policy")
         assert policy_refresh.key == "PPOL001"
         policy_run = policy_refresh.run_id
@@ -149,7 +149,7 @@ async def test_async_client_has_every_method(
         snapshot = await client.get(PD, "PSCH001")
         simulator.rotate_schedule("PSCH001")
         refreshed = await client.refresh(PD, "PSCH001", wait=10)
-        await asyncio.sleep(0.05)  # past min_refresh_interval (10 ms), even on a fast machine
+        await asyncio.sleep(0.05)  # past min_refresh_interval (1 ms), even on a fast machine
         started = await client.refresh(PD, "PSCH001")
         run = await client.run(started.run_id)
         history = await client.history(PD, "PSCH001")

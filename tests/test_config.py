@@ -20,7 +20,7 @@ def _write(tmp_path: Path, text: str) -> Path:
 
 
 def _registry(path: Path, env: dict[str, str] | None = None) -> Registry:
-    return Registry.from_config(load_jobs(path, env=env or {}, providers=PROVIDERS))
+    return Registry.from_config(load_jobs(path, env=env or {}))
 
 
 def test_repository_jobs_toml_is_valid_and_disabled_without_a_token() -> None:
@@ -228,7 +228,7 @@ ttl = "2m"
     dataset = registry.dataset("statuspage.components")
     assert dataset.enabled
     assert dataset.ttl_seconds == 120
-    assert dataset.options["paginate"] == "page"
+    assert dataset.options.paginate == "page"
     assert registry.providers["statuspage"].budget_limit == BudgetLimit(30, 60.0)
     dataset.check_key("abcd1234")
     with pytest.raises(MalformedKey, match="abcd1234"):

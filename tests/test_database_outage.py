@@ -54,7 +54,7 @@ def test_frozen_database_hot_reads_are_served_and_health_checks_answer_within_2s
                 simulator.url,
                 ttl="3s",
                 keys=("PSCH001",),
-                extra='min_refresh_interval = "10ms"',
+                extra='min_refresh_interval = "1ms"',
             )
         )
         service = run_service(config, database=url, args=("--no-migrate",))

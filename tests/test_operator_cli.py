@@ -40,7 +40,7 @@ def gateway(
 base_url = "{simulator.url}/pagerduty"
 token = "sim-pagerduty-token"
 [datasets."{PD}"]
-min_refresh_interval = "10ms"
+min_refresh_interval = "1ms"
 keys = ["PSCH001", "PSCH002"]
 """
     )
@@ -128,7 +128,7 @@ def test_history_diff_names_collaborators_by_login_and_says_what_changed(
 base_url = "{simulator.url}/github"
 token = "sim-github-token"
 [datasets."{COLLABORATORS}"]
-min_refresh_interval = "10ms"
+min_refresh_interval = "1ms"
 keys = ["acme/repo-01"]
 """
     )

@@ -8,24 +8,24 @@ import pytest
 
 from helpers import SIM_TOKEN, Simulator
 from snapshots.budget import Budget
-from snapshots.config import ProviderSettings, Secret
+from snapshots.config import Secret
+from snapshots.config_types import Duration
 from snapshots.errors import UpstreamError, UpstreamNotFound
-from snapshots.providers import pagerduty
-from snapshots.providers.base import FetchContext
+from snapshots.providers.kind import FetchContext
+from snapshots.providers.pagerduty import client as pagerduty_client
+from snapshots.providers.pagerduty import datasets as pagerduty
+from snapshots.providers.pagerduty.settings import PagerDutySettings
 from snapshots.providers.transport import RequestMeter, UpstreamGate, current_meter
 from snapshots.simulator import pagerduty_data
 
 
 def _client(simulator: Simulator, token: str = SIM_TOKEN) -> object:
-    settings = ProviderSettings(
-        name="pagerduty",
-        base_url=f"{simulator.url}/pagerduty",
-        token=Secret(token),
-        budget=None,
-        timeout_seconds=5,
-        token_source="test",
+    settings = PagerDutySettings(
+        base_url=f"{simulator.url}/pagerduty", token=Secret(token), timeout=Duration(5)
     )
-    return pagerduty.make_client(settings, UpstreamGate("pagerduty", Budget("pagerduty", None)))
+    return pagerduty_client.make_client(
+        settings, UpstreamGate("pagerduty", Budget("pagerduty", None))
+    )
 
 
 CTX = FetchContext(now=datetime(2026, 11, 26, tzinfo=UTC), ttl_seconds=300)

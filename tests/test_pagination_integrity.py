@@ -156,7 +156,7 @@ def config(tmp_path: Path, simulator: Simulator) -> Callable[[str], JobsConfig]:
             github=quick,
             jira=f'{quick}deployment = "{jira}"\n{email}budget = "50/1s"\n',
         )
-        every = 'min_refresh_interval = "10ms"\n'
+        every = 'min_refresh_interval = "1ms"\n'
         path = tmp_path / "jobs.toml"
         path.write_text(
             f"""

@@ -39,7 +39,7 @@ def config(tmp_path: Path, simulator: Simulator) -> Callable[..., JobsConfig]:
         )
         path = tmp_path / "jobs.toml"
         path.write_text(text + datasets)
-        return load_jobs(path, env={}, providers=("pagerduty", "github", "jira"))
+        return load_jobs(path, env={})
 
     return make
 
@@ -85,6 +85,31 @@ def test_github_repo_is_stored(
 
     assert body["data"]["full_name"] == "acme/repo-01"
     assert body["freshness"]["ttl_seconds"] == 3600
+
+
+def test_a_payload_not_matching_the_dataset_schema_is_not_stored(
+    start_gateway: StartGateway,
+    config: Callable[..., JobsConfig],
+    simulator: Simulator,
+    db: psycopg.Connection[Any],
+) -> None:
+    """GitHub answering a repository as `{}` (no full_name) must not become version 2."""
+    datasets = '[datasets."github.repo"]\nmin_refresh_interval = "1ms"\nkeys = ["acme/repo-01"]\n'
+    gateway = start_gateway(config(datasets))
+    wait_for(lambda: gateway.snapshot("github.repo", "acme/repo-01").status_code == 200)
+    simulator.mutate("github", "acme/repo-01")
+    _fault(simulator, "github", kind="empty", path="repos/acme/repo-01")
+
+    refreshed = gateway.http.post("/api/v1/refresh/github.repo/acme/repo-01", params={"wait": 10})
+
+    assert refreshed.status_code == 502
+    assert "does not match the expected shape" in refreshed.json()["error"]["message"]
+    latest = gateway.snapshot("github.repo", "acme/repo-01").json()
+    assert latest["version"] == 1
+    assert latest["data"]["full_name"] == "acme/repo-01"
+    assert db.execute(
+        "SELECT count(*) FROM snapshots WHERE dataset = 'github.repo'"
+    ).fetchone() == (1,)
 
 
 @pytest.mark.parametrize("deployment", ["server", "cloud"])

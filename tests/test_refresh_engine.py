@@ -235,7 +235,7 @@ def test_forced_refresh_with_wait_returns_the_new_snapshot(
     db: psycopg.Connection[Any],
 ) -> None:
     gateway = start_gateway(
-        config(f'[datasets."{PD}"]\nmin_refresh_interval = "10ms"\nkeys = ["PSCH002"]\n')
+        config(f'[datasets."{PD}"]\nmin_refresh_interval = "1ms"\nkeys = ["PSCH002"]\n')
     )
     wait_for(lambda: runs_with_outcome(db, "changed") == 1)
     simulator.rotate_schedule("PSCH002")
@@ -252,7 +252,7 @@ def test_dataset_refresh_starts_every_key_at_interactive_priority(
 ) -> None:
     gateway = start_gateway(
         config(
-            f'[datasets."{PD}"]\nmin_refresh_interval = "10ms"\nkeys = ["PSCH001", "PSCH002", "PSCH003"]\n'
+            f'[datasets."{PD}"]\nmin_refresh_interval = "1ms"\nkeys = ["PSCH001", "PSCH002", "PSCH003"]\n'
         )
     )
     wait_for(lambda: runs_with_outcome(db, "changed") == 3)
@@ -277,7 +277,7 @@ def test_max_age_refreshes_an_older_snapshot_and_serves_a_younger_one(
     db: psycopg.Connection[Any],
 ) -> None:
     gateway = start_gateway(
-        config(f'[datasets."{PD}"]\nmin_refresh_interval = "10ms"\nkeys = ["PSCH003"]\n')
+        config(f'[datasets."{PD}"]\nmin_refresh_interval = "1ms"\nkeys = ["PSCH003"]\n')
     )
     wait_for(lambda: runs_with_outcome(db, "changed") == 1)
     threading.Event().wait(0.3)
@@ -306,7 +306,7 @@ def test_failed_or_invalid_refresh_keeps_the_last_good_snapshot(
 ) -> None:
     dataset = "pagerduty.escalation_policy"
     gateway = start_gateway(
-        config(f'[datasets."{dataset}"]\nmin_refresh_interval = "10ms"\nkeys = ["PPOL001"]\n')
+        config(f'[datasets."{dataset}"]\nmin_refresh_interval = "1ms"\nkeys = ["PPOL001"]\n')
     )
     wait_for(lambda: runs_with_outcome(db, "changed") == 1)
     good = gateway.snapshot(dataset, "PPOL001").json()
@@ -333,7 +333,7 @@ def test_shrink_guard_rejects_an_empty_list_until_it_repeats(
     db: psycopg.Connection[Any],
 ) -> None:
     datasets = (
-        f'[datasets."{COLLABORATORS}"]\nmin_refresh_interval = "10ms"\nkeys = ["acme/repo-03"]\n'
+        f'[datasets."{COLLABORATORS}"]\nmin_refresh_interval = "1ms"\nkeys = ["acme/repo-03"]\n'
     )
     datasets += '[datasets."github.repo_collaborators".shrink_guard]\naccept_after = 2\n'
     gateway = start_gateway(config(datasets))
@@ -364,7 +364,7 @@ def test_operator_can_accept_a_shrink_at_once(
 ) -> None:
     gateway = start_gateway(
         config(
-            f'[datasets."{COLLABORATORS}"]\nmin_refresh_interval = "10ms"\nkeys = ["acme/repo-21"]\n'
+            f'[datasets."{COLLABORATORS}"]\nmin_refresh_interval = "1ms"\nkeys = ["acme/repo-21"]\n'
         )
     )
     wait_for(lambda: runs_with_outcome(db, "changed") == 1)
@@ -388,7 +388,7 @@ def test_github_304_adds_no_version_and_spends_no_budget(
 ) -> None:
     gateway = start_gateway(
         config(
-            f'[datasets."{COLLABORATORS}"]\nmin_refresh_interval = "10ms"\nkeys = ["acme/repo-03"]\n'
+            f'[datasets."{COLLABORATORS}"]\nmin_refresh_interval = "1ms"\nkeys = ["acme/repo-03"]\n'
         )
     )
     wait_for(lambda: runs_with_outcome(db, "changed") == 1)  # 3 pages of 30

@@ -22,7 +22,7 @@ fetch = "user_fetch:repo_view"
 ttl = "10m"
 key_pattern = "[a-z0-9-]+/[a-z0-9-]+(/[a-z]+)?"
 key_example = "acme/repo-01/history"
-min_refresh_interval = "10ms"
+min_refresh_interval = "1ms"
 """
 
 

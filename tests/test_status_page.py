@@ -53,7 +53,7 @@ budget = "900/60s"
 max_retries = 0
 
 [datasets."{PD}"]
-min_refresh_interval = "10ms"
+min_refresh_interval = "1ms"
 keys = ["PSCH001"]
 
 [datasets."github.repo"]

@@ -16,7 +16,7 @@ StartGateway = Callable[[JobsConfig], Gateway]
 DATASET = "pagerduty.schedule_users"
 # A 1 s TTL makes any timer on the key fire within about a second (the failure retry is
 # capped by the interval), so a few seconds of silence upstream show there is none.
-FAST = 'negative_ttl = "2s"\nmin_refresh_interval = "10ms"'
+FAST = 'negative_ttl = "2s"\nmin_refresh_interval = "1ms"'
 
 
 def _quiet_for(simulator: Simulator, seconds: float) -> int:

@@ -32,7 +32,7 @@ PAGED = ("jira.project_issues", "PRJ3")  # 130 issues: two search pages, fetched
 
 def topology_toml(simulator_url: str) -> str:
     """Short timings: lock checks, read flushes and retirement every second, keys retired
-    after 3 s unread, forced refreshes allowed every 10 ms; the upstream timeout is above
+    after 3 s unread, forced refreshes allowed every 1 ms; the upstream timeout is above
     any latency the tests set. A paged Jira dataset keeps a fetch thread between pages."""
     keys = ", ".join(f'"{k}"' for k in WARM_KEYS)
     paged, paged_key = PAGED
@@ -59,12 +59,12 @@ timeout = "20s"
 ttl = "{TTL:g}s"
 keys = [{keys}]
 idle_retire = "{IDLE_RETIRE:g}s"
-min_refresh_interval = "10ms"
+min_refresh_interval = "1ms"
 
 [datasets."{paged}"]
 ttl = "{TTL:g}s"
 keys = ["{paged_key}"]
-min_refresh_interval = "10ms"
+min_refresh_interval = "1ms"
 """
 
 

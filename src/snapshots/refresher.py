@@ -30,7 +30,7 @@ from snapshots.handles import (
     RefreshResult,
 )
 from snapshots.logs import get_logger
-from snapshots.providers.base import FetchContext
+from snapshots.providers.kind import FetchContext
 from snapshots.providers.transport import RequestMeter, current_meter
 from snapshots.registry import RegisteredDataset, RegisteredProvider, Registry
 from snapshots.store import (
@@ -225,7 +225,7 @@ class Refresher:
         if current is not None:
             return current
         latest = await self._store.latest(dataset, key)
-        minimum = registered.settings.min_refresh_interval_seconds
+        minimum = float(registered.settings.min_refresh_interval)
         if latest is not None and latest.refreshed_seconds_ago is not None:
             age = latest.refreshed_seconds_ago
             exempt = accept_shrink and latest.state.last_outcome == "rejected"
@@ -264,7 +264,9 @@ class Refresher:
                 self._fetch,
                 dataset,
                 key,
-                FetchContext(started, dataset.ttl_seconds, dataset.options),
+                FetchContext(
+                    started, dataset.ttl_seconds, dataset.options, dataset.provider.settings
+                ),
                 meter,
                 priority,
             )
@@ -373,6 +375,7 @@ class Refresher:
             current_meter.reset(meter_token)
         if payload is None:
             raise UpstreamError(f"{dataset.name} {key}: the fetch returned no payload")
+        dataset.definition.validate(dataset.name, key, payload)  # a wrong shape is not stored
         return payload
 
     def _interval(self, dataset: RegisteredDataset, *, failed: bool) -> float:

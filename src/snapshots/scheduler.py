@@ -78,7 +78,13 @@ class RefreshScheduler:
         await self._store.sync_datasets(
             (
                 DatasetRow(
-                    d.name, d.provider.name, d.ttl_seconds, d.enabled, d.provider.disabled_reason
+                    d.name,
+                    d.provider.name,
+                    d.ttl_seconds,
+                    d.enabled,
+                    d.provider.disabled_reason,
+                    kind=d.provider.kind.name,
+                    definition=d.definition.name,
                 )
                 for d in self._registry.datasets.values()
             ),
@@ -197,7 +203,7 @@ class RefreshScheduler:
 
     async def _retire_idle(self, now: datetime) -> None:
         for dataset in self._registry.datasets.values():
-            unread_since = now - timedelta(seconds=dataset.settings.idle_retire_seconds)
+            unread_since = now - timedelta(seconds=float(dataset.settings.idle_retire))
             for key in await self._store.retire_idle_keys(dataset.name, unread_since):
                 self.unschedule(dataset.name, key)
                 log.info("key.retired", dataset=dataset.name, key=key, reason="idle")
@@ -224,7 +230,7 @@ class RefreshScheduler:
     async def _prune(self, now: datetime) -> None:
         """Retention, a few small batches per maintenance run (the rest waits for the next)."""
         for dataset in self._registry.datasets.values():
-            cutoff = now - timedelta(seconds=dataset.settings.keep_seconds)
+            cutoff = now - timedelta(seconds=float(dataset.settings.keep))
             for _ in range(PRUNE_BATCHES):
                 if await self._store.prune_versions(dataset.name, cutoff) == 0:
                     break

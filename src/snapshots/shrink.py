@@ -7,18 +7,24 @@ times in a row, or when an operator forces it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import Annotated
+
+import msgspec
 
 
-@dataclass(frozen=True)
-class ShrinkGuard:
-    """When a new item count is suspicious compared with the served one."""
+class ShrinkGuard(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """When a new item count is suspicious compared with the served one; a dataset's
+    `shrink_guard` table in jobs.toml."""
 
     enabled: bool = True
-    empty_from: int = 5  # a drop to zero from more than this many items
-    below: float = 0.5  # a drop below this fraction ...
-    min_items: int = 20  # ... of more than this many items
-    accept_after: int = 3  # identical shrunken fetches in a row that are then accepted
+    empty_from: Annotated[int, msgspec.Meta(ge=0, le=10**6)] = (
+        5  # a drop to zero from more than this
+    )
+    below: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.5  # a drop below this fraction ...
+    min_items: Annotated[int, msgspec.Meta(ge=0, le=10**6)] = 20  # ... of more than this many items
+    accept_after: Annotated[int, msgspec.Meta(ge=1, le=100)] = (
+        3  # identical shrunken fetches, then accepted
+    )
 
     def reason(self, previous: int | None, current: int) -> str | None:
         """Why `current` items should not replace `previous` ones, or None when it may."""

@@ -31,7 +31,7 @@ class Upstreams:
         with self._lock:
             if provider not in self._clients:
                 registered = self.registry.providers[provider]
-                self._clients[provider] = registered.definition.make_client(
+                self._clients[provider] = registered.kind.make_client(
                     registered.settings, self.gates[provider]
                 )
             return self._clients[provider]
@@ -51,7 +51,8 @@ def _gate(provider: RegisteredProvider, budget: Budget, fence: Fence | None) -> 
         provider.name,
         budget,
         max_retries=settings.max_retries,
-        max_throttle_wait=settings.max_throttle_wait_seconds,
-        free_not_modified=provider.definition.free_not_modified,
+        max_throttle_wait=float(settings.max_throttle_wait),
+        free_not_modified=provider.kind.free_not_modified,
+        read_throttle=provider.kind.read_throttle,
         fence=fence,
     )

@@ -12,7 +12,6 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from snapshots import __version__
-from snapshots.api import native
 from snapshots.api.auth import TokenStore, require_role
 from snapshots.api.datasets import get_dataset, list_datasets, list_keys, refresh_dataset
 from snapshots.api.errors import EXCEPTION_HANDLERS
@@ -20,6 +19,7 @@ from snapshots.api.head import head_as_get
 from snapshots.api.health import healthz, metrics, readyz, worker_status
 from snapshots.api.limits import request_limits
 from snapshots.api.middleware import request_log
+from snapshots.api.provider_routes import routes_for
 from snapshots.api.providers import list_providers
 from snapshots.api.runs import get_run
 from snapshots.api.snapshots import (
@@ -50,7 +50,6 @@ ROUTES = [
     get_run,
     list_providers,
     status_page,
-    *native.ROUTES,
 ]
 
 
@@ -72,7 +71,7 @@ def build_app(composition: Composition) -> Litestar:
 
     Handlers receive the parts by dependency injection (`reader`, `store`, `registry`...)."""
     config = composition.config
-    tokens = TokenStore.load(config.api.tokens_file)
+    tokens = TokenStore.load(config.api.tokens_path)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -90,7 +89,7 @@ def build_app(composition: Composition) -> Litestar:
     if composition.read is not None:
         dependencies["reader"] = _value(composition.read.reader)
         dependencies["refresher"] = _value(composition.read.refresher)
-        routes = [*ROUTES, worker_status]
+        routes = [*ROUTES, worker_status, *routes_for(composition.registry)]
     app = Litestar(
         route_handlers=routes,
         dependencies=dependencies,

@@ -1,6 +1,3 @@
-"""Provider modules: each knows one upstream API and declares its datasets."""
-
-from snapshots.providers import github, jira, pagerduty
-from snapshots.providers.base import ProviderDefinition
-
-BUILT_IN: tuple[ProviderDefinition, ...] = (pagerduty.PROVIDER, github.PROVIDER, jira.PROVIDER)
+"""Provider kinds: one package per upstream API (`providers/<kind>/`), and the machinery they
+share (the gated transport, throttle signals, pagination checks). See `kinds.py` for which
+kinds this process knows."""

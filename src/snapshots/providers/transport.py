@@ -26,6 +26,7 @@ from snapshots.budget import Budget, current_priority
 from snapshots.coordination.fence import Fence
 from snapshots.instance import user_agent_tag
 from snapshots.logs import get_logger
+from snapshots.providers.throttle import ReadThrottle, standard
 
 log = get_logger(__name__)
 
@@ -72,7 +73,7 @@ class UpstreamGate:
     """Sends one logical request: a token per attempt, bounded retries, throttle pauses honoured.
 
     Transient failures (connection errors, timeouts, 5xx) are retried `max_retries` times with
-    jittered exponential backoff; throttle answers (429, GitHub's 403 with no quota left) pause
+    jittered exponential backoff; throttle answers (as the provider kind reads them: 429, a 403 with no quota left) pause
     the provider's budget and are retried after the pause, at most `max_retries` times and only
     when the pause is shorter than `max_throttle_wait`; other 4xx are returned at once.
     """
@@ -82,11 +83,10 @@ class UpstreamGate:
     max_retries: int = 3
     max_throttle_wait: float = 60.0
     acquire_timeout: float | None = None
-    free_not_modified: bool = (
-        False  # the upstream does not count 304s (GitHub): give the token back
-    )
+    free_not_modified: bool = False  # the upstream does not count 304s: give the token back
     sleep: Callable[[float], None] = time.sleep
     fence: Fence | None = None  # set on a worker: a deposed leader makes no upstream call
+    read_throttle: ReadThrottle = standard  # the provider kind's reading of throttle headers
     _answers: Counter[str] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -132,7 +132,8 @@ class UpstreamGate:
             self._record(_status_label(status))
             if status == 304 and self.free_not_modified:
                 self.budget.refund()
-            pause = self.budget.observe(status, _lower(response.headers))
+            signal = self.read_throttle(status, _lower(response.headers), time.time())
+            pause = self.budget.observe(signal)
             if pause is not None:
                 if throttles >= self.max_retries or pause > self.max_throttle_wait:
                     return response
@@ -173,7 +174,7 @@ def _lower(headers: Any) -> Mapping[str, str]:
 
 
 class GatedHttpx2Transport(httpx2.BaseTransport):
-    """httpx2 transport (the `pagerduty` library's HTTP stack) that sends through the gate."""
+    """httpx2 transport (for client libraries built on httpx2) that sends through the gate."""
 
     def __init__(self, gate: UpstreamGate, inner: httpx2.BaseTransport | None = None) -> None:
         self._gate = gate
@@ -215,9 +216,9 @@ class _Validated:
 class ConditionalCache:
     """The last ETag and body of each GET URL, so every request can be a revalidation.
 
-    The upstream answers an unchanged resource with 304 (which GitHub does not count against
+    The upstream answers an unchanged resource with 304 (which some upstreams do not count against
     its quota); the 304 is replayed to the client library as the 200 it had, so libraries
-    that know nothing of conditional requests (PyGithub's paginated lists) still work.
+    that know nothing of conditional requests (their paginated lists) still work.
     Bounded in bytes, least recently used first out.
     """
 
@@ -273,7 +274,7 @@ class ConditionalCache:
 
 
 class GatedRequestsAdapter(requests.adapters.HTTPAdapter):
-    """requests adapter (PyGithub, jira) that sends through the gate, with the provider's timeout,
+    """requests adapter (for client libraries built on requests) that sends through the gate, with the provider's timeout,
     and revalidates with ETags when the provider supports conditional requests."""
 
     def __init__(self, gate: UpstreamGate, timeout: float, conditional: bool = False) -> None:

@@ -99,6 +99,8 @@ class Store:
                 values = {
                     "name": row.name,
                     "provider": row.provider,
+                    "kind": row.kind,
+                    "definition": row.definition,
                     "ttl_seconds": row.ttl_seconds,
                     "enabled": row.enabled,
                     "disabled_reason": row.disabled_reason,

@@ -132,6 +132,8 @@ class DatasetRow:
     ttl_seconds: float
     enabled: bool
     disabled_reason: str | None
+    kind: str | None = None
+    definition: str | None = None
 
 
 @dataclass(frozen=True)

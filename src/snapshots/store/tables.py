@@ -28,7 +28,9 @@ datasets = Table(
     "datasets",
     metadata,
     Column("name", Text, primary_key=True),
-    Column("provider", Text, nullable=False),
+    Column("provider", Text, nullable=False),  # the provider instance
+    Column("kind", Text),  # its provider kind
+    Column("definition", Text),  # the kind's dataset the name stands for
     Column("ttl_seconds", Float, nullable=False),
     Column("enabled", Boolean, nullable=False),
     Column("disabled_reason", Text),

@@ -1,4 +1,5 @@
-"""The generic `http` provider: any JSON API on httpx, with Link-header, page or offset pagination."""
+"""The generic http kind's datasets: any JSON list at a URL, with Link-header, page or offset
+pagination checked against what the pages announce."""
 
 from __future__ import annotations
 
@@ -7,76 +8,22 @@ from urllib.parse import quote
 
 import httpx
 
-from snapshots.config import BudgetLimit, DatasetSettings, ProviderSettings
 from snapshots.errors import UpstreamError
-from snapshots.providers.base import (
+from snapshots.providers.fetching import (
     MAX_PAGES,
-    DatasetDefinition,
-    FetchContext,
-    JSONValue,
-    KeyFormat,
     LinkPages,
-    ProviderDefinition,
     incomplete,
     raise_for_status,
     transport_failure,
 )
-from snapshots.providers.transport import GatedHttpxTransport, UpstreamGate
+from snapshots.providers.http.settings import HttpDatasetOptions
+from snapshots.providers.kind import DatasetDefinition, FetchContext, JSONValue, KeyFormat
 
-DEFAULT_PAGE_SIZE = 100
-DEFAULT_BUDGET = BudgetLimit(60, 60.0)
 GENERIC_KEY = KeyFormat(
     pattern=r"[A-Za-z0-9][A-Za-z0-9._/:-]{0,199}",
     description="letters, digits and . _ / : - (set key_pattern to be stricter)",
     example="acme/repo-01",
 )
-PROVIDER_OPTIONS = frozenset({"auth_header", "auth_template", "headers"})
-DATASET_OPTIONS = frozenset({"url", "items", "paginate", "page_size", "params"})
-
-
-def make_client(settings: ProviderSettings, gate: UpstreamGate) -> Any:
-    """An httpx client on the gated transport, sending the token in the configured header."""
-    if settings.base_url is None:
-        raise ValueError("make_client needs a resolved base_url")
-    headers = dict(settings.options.get("headers") or {})
-    if settings.token is not None:
-        template = str(settings.options.get("auth_template", "Bearer {token}"))
-        value = template.replace("{token}", settings.token.reveal())
-        headers[settings.options.get("auth_header", "Authorization")] = value
-    return httpx.Client(
-        base_url=settings.base_url,
-        transport=GatedHttpxTransport(gate),
-        timeout=settings.timeout_seconds,
-        headers=headers,
-        follow_redirects=False,
-    )
-
-
-def provider_definition(settings: ProviderSettings) -> ProviderDefinition:
-    """A user-defined provider (`kind = "http"` in jobs.toml)."""
-    return ProviderDefinition(
-        name=settings.name,
-        default_base_url=settings.base_url or "",
-        default_budget=DEFAULT_BUDGET,
-        make_client=make_client,
-        datasets=(),
-        options=PROVIDER_OPTIONS,
-    )
-
-
-def dataset_definition(
-    provider: str, settings: DatasetSettings, key_format: KeyFormat
-) -> DatasetDefinition:
-    """A user-defined dataset read from `url` (with `{key}` in it) on a generic provider."""
-    return DatasetDefinition(
-        name=settings.name,
-        provider=provider,
-        key_format=key_format,
-        default_ttl_seconds=None,
-        fetch=fetch,
-        description=f"GET {settings.options.get('url')}",
-        options=DATASET_OPTIONS,
-    )
 
 
 def _get(client: httpx.Client, url: str, params: dict[str, str], what: str) -> httpx.Response:
@@ -147,18 +94,18 @@ def fetch(client: Any, key: str, ctx: FetchContext) -> JSONValue:
     short page is the last. `offset` advances by the items received, so a capped page skips
     nothing.
     """
-    options = ctx.options
-    url = str(options["url"]).replace("{key}", quote(key, safe="/"))
+    options: HttpDatasetOptions = ctx.options
+    url = options.url.replace("{key}", quote(key, safe="/"))
     what = f"GET {url}"
-    params = dict(options.get("params") or {})
-    paginate = options.get("paginate", "none")
-    path = options.get("items")
+    params = dict(options.params)
+    paginate = options.paginate
+    path = options.items
     if paginate == "none":
         body = _json(_get(client, url, params, what), what)
         return _items(body, path, what) if path else body
     if paginate == "link":
         return _follow_links(client, url, params, path, what)
-    size = int(options.get("page_size", DEFAULT_PAGE_SIZE))
+    size = options.page_size
     collected: list[Any] = []
     total: int | None = None
     for page in range(MAX_PAGES):
@@ -195,3 +142,15 @@ def fetch(client: Any, key: str, ctx: FetchContext) -> JSONValue:
             what, f"the list ended after {len(collected)} items though total is {total}"
         )
     return collected
+
+
+def url_dataset(name: str) -> DatasetDefinition:
+    """A user-defined dataset read from its `url` setting (with `{key}` in it)."""
+    return DatasetDefinition(
+        name=name,
+        key_format=GENERIC_KEY,
+        default_ttl_seconds=None,
+        fetch=fetch,
+        description="GET the dataset's url (user-defined)",
+        options=HttpDatasetOptions,
+    )

@@ -1,88 +1,15 @@
-"""What a provider module declares: its datasets (key format, TTL, fetch) and its client factory;
-and what every fetch shares: upstream errors, and the check that a paged list ended as announced."""
+"""What every fetch shares: upstream errors saying what to check, and the check that a paged
+list ended where its pagination announced."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import dataclass
 from urllib.parse import parse_qs, urlsplit
 
-from snapshots.config import BudgetLimit, ProviderSettings
-from snapshots.errors import (
-    IncompletePagination,
-    MalformedKey,
-    SnapshotsError,
-    UpstreamError,
-    UpstreamNotFound,
-)
-from snapshots.providers.transport import UpstreamGate
+from snapshots.errors import IncompletePagination, SnapshotsError, UpstreamError, UpstreamNotFound
 
 MAX_PAGES = 1000
-
-JSONValue = Any
-"""A JSON-compatible value (dicts, lists, strings, numbers, booleans, None)."""
-
-
-@dataclass(frozen=True)
-class KeyFormat:
-    """The shape of a dataset's key, checked before any upstream call."""
-
-    pattern: str
-    description: str
-    example: str
-
-    def check(self, dataset: str, key: str) -> None:
-        if len(key) > 200 or not re.fullmatch(self.pattern, key):
-            raise MalformedKey(
-                f"key {key[:80]!r} is not a valid {dataset} key: "
-                f"expected {self.description}, like {self.example!r}"
-            )
-
-
-@dataclass(frozen=True)
-class FetchContext:
-    """What a fetch may know besides the key: the time, the dataset's TTL and its options."""
-
-    now: datetime
-    ttl_seconds: float
-    options: Mapping[str, Any] = field(default_factory=dict)
-
-
-Fetch = Callable[[Any, str, FetchContext], JSONValue]
-
-
-@dataclass(frozen=True)
-class DatasetDefinition:
-    """A kind of data of one provider. `fetch(client, key, ctx)` returns the JSON payload."""
-
-    name: str
-    provider: str
-    key_format: KeyFormat
-    default_ttl_seconds: float | None
-    fetch: Fetch
-    description: str
-    options: frozenset[str] = frozenset()  # dataset settings in jobs.toml this dataset accepts
-
-
-@dataclass(frozen=True)
-class ProviderDefinition:
-    """An upstream service: its defaults and how to build its client on the gated transport.
-
-    `make_client(settings, gate)` receives settings whose `base_url` is resolved (never None)
-    and must route every HTTP request of the client through `gate`.
-    """
-
-    name: str
-    default_base_url: str
-    default_budget: BudgetLimit
-    make_client: Callable[[ProviderSettings, UpstreamGate], Any]
-    datasets: tuple[DatasetDefinition, ...]
-    options: frozenset[str] = frozenset()  # provider settings in jobs.toml this provider accepts
-    check_settings: Callable[[ProviderSettings], str | None] | None = None  # problem, or None
-    free_not_modified: bool = False  # 304 answers do not count against the upstream's limit
 
 
 def status_error(provider: str, status: int, what: str) -> SnapshotsError | None:
@@ -143,7 +70,7 @@ def _page_number(url: str) -> int | None:
 
 @dataclass
 class LinkPages:
-    """Follows a list paged by `Link` headers (RFC 8288, as GitHub sends them) and checks that it
+    """Follows a list paged by `Link` headers (RFC 8288) and checks that it
     ends where the links announced: a page reached through rel="next" must not be empty, the
     list must not stop before the page rel="last" named, and, when `per_page` is known, a page
     that links to a next one must be full."""

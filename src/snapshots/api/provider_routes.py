@@ -1,0 +1,54 @@
+"""Each provider instance's routes in the shapes integrations already call, built from what its
+kind declares (`ProviderKind.routes`), below `/api/v1/<instance>`.
+
+A bare route answers with the dataset's data as the body; freshness travels in the headers
+(ETag, Last-Modified, Age, Cache-Control, X-Snapshot-Stale), so an integration moving off a
+direct API call changes only its base URL and token.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from litestar import Request, get
+from litestar.datastructures import State
+from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
+from litestar.types import ASGIApp
+
+from snapshots.api.schemas import ERROR_RESPONSES
+from snapshots.api.serving import SnapshotReader
+from snapshots.providers.kind import BareRoute
+from snapshots.registry import Registry
+
+
+def _bare_handler(dataset: str, route: BareRoute) -> Any:
+    async def bare(
+        request: Request[Any, Any, State], reader: NamedDependency[SnapshotReader]
+    ) -> ASGIApp:
+        key = route.key_from(request.path_params)
+        entry, how = await reader.entry(dataset, key, None)
+        return reader.respond(request, entry, how, body="data")
+
+    return bare
+
+
+def routes_for(registry: Registry) -> list[HTTPRouteHandler]:
+    """The bare routes of every provider instance in the registry."""
+    handlers: list[HTTPRouteHandler] = []
+    for instance, provider in sorted(registry.providers.items()):
+        for route in provider.kind.routes:
+            dataset = f"{instance}.{route.dataset}"
+            handler = get(
+                f"/api/v1/{instance}{route.path}",
+                tags=["integrations"],
+                responses=ERROR_RESPONSES,
+                opt={"role": "reader"},
+                name=f"{instance}.{route.dataset}.bare",
+                operation_id=re.sub(r"\W", "_", f"{instance}_{route.dataset}"),
+                summary=route.summary,
+                description=f"{route.summary} (`{dataset}`, key `{route.key}`)",
+            )(_bare_handler(dataset, route))
+            handlers.append(handler)
+    return handlers

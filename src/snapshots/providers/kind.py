@@ -1,0 +1,130 @@
+"""The one interface between the shared machinery and a provider kind.
+
+A kind (`providers/<kind>/`) declares its settings struct, default base URL and budget, how to
+build its client on the gated transport, how to read its throttle headers, its datasets (key
+format, fetch, the schema a payload must match, their own settings) and its routes. Budget,
+gate, refresher, store and API know providers only through `ProviderKind`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from snapshots.config_types import BudgetLimit, NoOptions, ProviderSettings
+from snapshots.errors import MalformedKey, UpstreamError
+from snapshots.providers.throttle import ReadThrottle, standard
+from snapshots.providers.transport import UpstreamGate
+
+JSONValue = Any
+"""A JSON-compatible value (dicts, lists, strings, numbers, booleans, None)."""
+
+
+@dataclass(frozen=True)
+class KeyFormat:
+    """The shape of a dataset's key, checked before any upstream call."""
+
+    pattern: str
+    description: str
+    example: str
+
+    def check(self, dataset: str, key: str) -> None:
+        if len(key) > 200 or not re.fullmatch(self.pattern, key):
+            raise MalformedKey(
+                f"key {key[:80]!r} is not a valid {dataset} key: "
+                f"expected {self.description}, like {self.example!r}"
+            )
+
+
+@dataclass(frozen=True)
+class FetchContext:
+    """What a fetch may know besides the key: the time, the dataset's TTL, its own settings and
+    the provider instance's settings."""
+
+    now: datetime
+    ttl_seconds: float
+    options: Any = field(default_factory=NoOptions)  # the dataset's own settings struct
+    provider: ProviderSettings | None = None
+
+
+Fetch = Callable[[Any, str, FetchContext], JSONValue]
+
+
+@dataclass(frozen=True)
+class DatasetDefinition:
+    """A kind of data of one provider kind. `fetch(client, key, ctx)` returns the JSON payload,
+    which must decode as `schema` (when set) to be stored.
+
+    `name` is local to the kind ("schedule_users"); an instance serves it as
+    "<instance>.<name>".
+    """
+
+    name: str
+    key_format: KeyFormat
+    default_ttl_seconds: float | None
+    fetch: Fetch
+    description: str
+    options: type[msgspec.Struct] = NoOptions  # the dataset's own settings in jobs.toml
+    schema: Any = None  # a msgspec type the payload must match, None for any JSON
+
+    def validate(self, dataset: str, key: str, payload: JSONValue) -> None:
+        """Refuse a payload that does not match the schema: it is not stored."""
+        if self.schema is None:
+            return
+        try:
+            msgspec.convert(payload, self.schema)
+        except msgspec.ValidationError as exc:
+            raise UpstreamError(
+                f"{dataset} {key}: the upstream answer does not match the expected shape ({exc})"
+            ) from None
+
+
+@dataclass(frozen=True)
+class BareRoute:
+    """A route in the shape integrations already call: the dataset's data as the body, freshness
+    in headers. `path` is below `/api/v1/<instance>`; `key` builds the key from its path
+    parameters, like "{owner}/{repo}"."""
+
+    path: str
+    dataset: str
+    key: str
+    summary: str
+
+    def key_from(self, params: Mapping[str, Any]) -> str:
+        return self.key.format_map({k: str(v) for k, v in params.items()})
+
+
+@dataclass(frozen=True)
+class ProviderKind:
+    """A provider kind: everything the shared machinery may ask of it.
+
+    `make_client(settings, gate)` receives settings whose `base_url` is resolved and must route
+    every HTTP request of the client through `gate`. `user_dataset`, when set, makes a dataset
+    from a name the kind does not define (the generic http kind's `url` datasets).
+    """
+
+    name: str
+    settings: type[ProviderSettings]
+    default_base_url: str | None
+    default_budget: BudgetLimit
+    make_client: Callable[[Any, UpstreamGate], Any]
+    datasets: tuple[DatasetDefinition, ...]
+    read_throttle: ReadThrottle = standard
+    routes: tuple[BareRoute, ...] = ()
+    check_settings: Callable[[Any], str | None] | None = None  # "key: problem", or None
+    needs_token: bool = True  # without one its datasets are disabled
+    free_not_modified: bool = False  # 304 answers do not count against the upstream's limit
+    user_dataset: Callable[[str], DatasetDefinition] | None = None
+    docs: Path | None = None  # the analyst-view documentation (README.md in the package)
+
+    def dataset(self, name: str) -> DatasetDefinition | None:
+        for definition in self.datasets:
+            if definition.name == name:
+                return definition
+        return None

@@ -1,0 +1,105 @@
+"""PagerDuty's datasets: users on call in a schedule, escalation policies."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import msgspec
+import pagerduty
+
+from snapshots.errors import UpstreamError
+from snapshots.providers.fetching import incomplete, raise_for_status, transport_failure
+from snapshots.providers.kind import DatasetDefinition, FetchContext, JSONValue, KeyFormat
+
+PAGERDUTY_ID = KeyFormat(
+    pattern=r"P[A-Z0-9]{5,13}",
+    description="a PagerDuty object id (P followed by 5-13 upper-case letters or digits)",
+    example="PABC123",
+)
+
+
+class User(msgspec.Struct):
+    """What a stored schedule user must have (the rest of the object is kept as sent)."""
+
+    id: str
+
+
+class EscalationPolicy(msgspec.Struct):
+    id: str
+    escalation_rules: list[dict[str, Any]] = []
+
+
+def _get(client: Any, path: str, what: str, params: dict[str, str] | None = None) -> Any:
+    """GET a PagerDuty path and decode JSON, turning every failure into a safe, actionable error."""
+    try:
+        response = client.get(path, params=params)
+    except pagerduty.Error as exc:
+        # The library's messages can carry a truncated token; never pass them on.
+        response = getattr(exc, "response", None)
+        if response is None:
+            raise transport_failure("pagerduty", what, exc) from None
+    raise_for_status("pagerduty", response.status_code, what)
+    try:
+        return response.json()
+    except ValueError:
+        raise UpstreamError(f"pagerduty sent malformed JSON for {what}") from None
+
+
+def fetch_schedule_users(client: Any, key: str, ctx: FetchContext) -> JSONValue:
+    """Users on call in schedule `key` from now until one TTL ahead (GET /schedules/{id}/users)."""
+    since = ctx.now
+    until = ctx.now + timedelta(seconds=ctx.ttl_seconds)
+    what = f"schedule {key}"
+    body = _get(
+        client,
+        f"schedules/{key}/users",
+        what,
+        params={"since": since.isoformat(), "until": until.isoformat()},
+    )
+    users = body.get("users") if isinstance(body, dict) else None
+    if not isinstance(users, list) or not all(isinstance(u, dict) and "id" in u for u in users):
+        raise UpstreamError(f"pagerduty sent an unexpected body for {what}: no list of users")
+    # The endpoint is not paged, so the one answer must be the whole list: one that says there
+    # is more (PagerDuty's classic `more` / `total`) is a partial list we cannot complete.
+    total = body.get("total")
+    if body.get("more") is True:
+        said = "more: true"
+    elif isinstance(total, int) and not isinstance(total, bool) and total > len(users):
+        said = f"total {total}"
+    else:
+        return users
+    raise incomplete(
+        f"schedule {key} users",
+        f"the answer says {said}, but this endpoint is not paged, after {len(users)} users",
+    )
+
+
+def fetch_escalation_policy(client: Any, key: str, ctx: FetchContext) -> JSONValue:
+    """One escalation policy with its rules and targets (GET /escalation_policies/{id})."""
+    what = f"escalation policy {key}"
+    body = _get(client, f"escalation_policies/{key}", what)
+    policy = body.get("escalation_policy") if isinstance(body, dict) else None
+    if not isinstance(policy, dict) or policy.get("id") != key:
+        raise UpstreamError(f"pagerduty sent an unexpected body for {what}: no escalation_policy")
+    return policy
+
+
+DATASETS = (
+    DatasetDefinition(
+        name="schedule_users",
+        key_format=PAGERDUTY_ID,
+        default_ttl_seconds=300.0,
+        fetch=fetch_schedule_users,
+        description="users on call in a schedule, from now to one TTL ahead",
+        schema=list[User],
+    ),
+    DatasetDefinition(
+        name="escalation_policy",
+        key_format=PAGERDUTY_ID,
+        default_ttl_seconds=600.0,
+        fetch=fetch_escalation_policy,
+        description="an escalation policy with its rules and targets",
+        schema=EscalationPolicy,
+    ),
+)

@@ -179,6 +179,14 @@ keys = ["all"]
         ('[providers.PD]\nkind = "pagerduty"\n', "instance names are lower-case"),
         ('[providers.github]\nkind = "pagerduty"\n', "github is the name of a kind"),
         ('[datasets."pd-eu.schedule_users"]\n', "unknown provider 'pd-eu'"),
+        (
+            '[datasets."pagerduty.schedule_users"]\nkey_pattern = ".*"\n',
+            "key_pattern: only for user-defined datasets",
+        ),
+        (
+            '[providers.snapshots]\nkind = "pagerduty"\n',
+            "'snapshots' is reserved for the API's own routes",
+        ),
     ],
 )
 def test_instance_mistakes_fail_with_the_file_key_and_problem(

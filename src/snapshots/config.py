@@ -51,6 +51,8 @@ __all__ = [
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _INSTANCE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+# An instance's routes live at /api/v1/<instance>/..., beside the API's own.
+_RESERVED = {"datasets", "history", "latest", "providers", "refresh", "runs", "snapshots", "worker"}
 
 
 class ServiceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -207,6 +209,12 @@ def _provider_table(
         raise fail(
             file, where, "instance names are lower-case letters, digits, - and _, like 'pd-eu'"
         )
+    if name in _RESERVED:
+        raise fail(
+            file,
+            where,
+            f"{name!r} is reserved for the API's own routes (/api/v1/{name}); pick another name",
+        )
     kind = table.get("kind", name if name in kinds else None)
     if kind is None:
         known = ", ".join(sorted(n for n in kinds if n != "http"))
@@ -333,6 +341,13 @@ def _dataset(
             raise fail(
                 file, f"{where}.key_pattern", f"is not a valid regular expression: {exc}"
             ) from None
+        if provider.kind.dataset(definition.name) is definition:
+            # A kind's fetch puts the key into upstream paths: its format is not loosened.
+            raise fail(
+                file,
+                f"{where}.key_pattern",
+                f"only for user-defined datasets; {name} keys are {definition.key_format.description}",
+            )
         definition = custom.with_key_format(
             definition,
             KeyFormat(

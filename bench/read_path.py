@@ -26,8 +26,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import database, free_port, process, python
 
-from snapshots.serving import start_in_thread
 from snapshots.simulator import create_simulator_app
+from snapshots.uvicorn_runner import start_in_thread
 
 SNAPSHOT = "/api/v1/snapshots/pagerduty.schedule_users/PSCH004"
 

@@ -28,7 +28,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).parent))
 from _harness import Simulator, database, gateway, machine, provider_toml, simulator, truncate
 
-from snapshots.client import AsyncSnapshotsClient
+from snapshots_client import AsyncSnapshotsClient
 
 DATASET = "pagerduty.schedule_users"
 REFRESH_AHEAD = 0.8  # the service default: keys are refreshed at 72-80% of their TTL

@@ -17,8 +17,8 @@ from snapshots.api.app import create_app
 from snapshots.config import JobsConfig, load_jobs
 from snapshots.database import embedded_postgres, libpq_url, migrate, sqlalchemy_url
 from snapshots.logs import configure_logging
-from snapshots.serving import BackgroundServer, start_in_thread
 from snapshots.simulator import create_simulator_app
+from snapshots.uvicorn_runner import BackgroundServer, start_in_thread
 
 pytest_plugins = ["pytester"]  # the testing kit is tested as another project would use it
 

@@ -21,7 +21,7 @@ import httpx
 import psycopg
 import pytest
 
-from snapshots.serving import BackgroundServer
+from snapshots.uvicorn_runner import BackgroundServer
 
 SIM_TOKEN = "sim-pagerduty-token"
 SNAPSHOTS = [sys.executable, "-m", "snapshots.cli"]

@@ -14,7 +14,8 @@ import pytest
 
 from helpers import Gateway, Simulator, wait_for
 from snapshots.api.auth import create_token
-from snapshots.client import (
+from snapshots.config import JobsConfig
+from snapshots_client import (
     AsyncSnapshotsClient,
     BadRequest,
     ClientConfigError,
@@ -30,7 +31,6 @@ from snapshots.client import (
     Unauthorized,
     Unavailable,
 )
-from snapshots.config import JobsConfig
 
 StartGateway = Callable[[JobsConfig], Gateway]
 MakeConfig = Callable[..., JobsConfig]

@@ -18,8 +18,8 @@ from helpers import Gateway, Simulator, runs_with_outcome, wait_for
 from snapshots.api.app import create_app
 from snapshots.config import JobsConfig, load_jobs
 from snapshots.operator_diff import MAX_FIELDS, MAX_ITEMS, diff
-from snapshots.serving import start_in_thread
 from snapshots.simulator import github_data, pagerduty_data
+from snapshots.uvicorn_runner import start_in_thread
 
 PD = "pagerduty.schedule_users"
 COLLABORATORS = "github.repo_collaborators"

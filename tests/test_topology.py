@@ -24,7 +24,7 @@ import pytest
 from helpers import Simulator
 from snapshots.coordination.leader import LOCK_KEY
 from snapshots.database import libpq_url
-from snapshots.serving import BackgroundServer
+from snapshots.uvicorn_runner import BackgroundServer
 from topology import (
     IDLE_RETIRE,
     LEADER_CHECK,

@@ -44,7 +44,6 @@ class BudgetExhausted(UpstreamError):
     """A request could not get a token before its deadline."""
 
     code = "budget_exhausted"
-    status = 503
 
 
 @dataclass(frozen=True)

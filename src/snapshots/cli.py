@@ -24,7 +24,7 @@ from snapshots.instance import Role, instance_name
 from snapshots.logs import configure_logging, get_logger
 from snapshots.operator import OperatorError
 from snapshots.registry import Registry
-from snapshots.serving import start_in_thread, uvicorn_config
+from snapshots.uvicorn_runner import start_in_thread, uvicorn_config
 
 log = get_logger("snapshots.cli")
 EXIT_CONFIG = 2

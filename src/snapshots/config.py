@@ -33,6 +33,7 @@ from snapshots.errors import ConfigError, MalformedKey
 from snapshots.providers import custom
 from snapshots.providers.kind import DatasetDefinition, KeyFormat, ProviderKind
 from snapshots.providers.kinds import known_kinds
+from snapshots_client.http_caching import DEFAULT_STALE_IF_ERROR_SECONDS
 
 __all__ = [
     "ApiSettings",
@@ -72,7 +73,7 @@ class ApiSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
     tokens_file: str | None = None  # lines of "name role sha256"; none: open on loopback only
     cache_mib: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 64  # pre-encoded latest snapshots
-    stale_if_error: Duration = Duration(86400.0)  # what Cache-Control offers caches when we fail
+    stale_if_error: Duration = Duration(float(DEFAULT_STALE_IF_ERROR_SECONDS))  # offered to caches
     access_log: bool = True
 
     @property

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from snapshots_client.http_caching import ERROR_STATUS
+
 
 class SnapshotsError(Exception):
     """Base of every error the service raises on purpose; `code` and `status` drive the API."""
 
     code = "internal"
-    status = 500
+    status = 500  # set from the shared error table for every subclass
+
+    def __init_subclass__(cls) -> None:
+        super().__init_subclass__()
+        cls.status = ERROR_STATUS[cls.code]  # a code missing from the table fails at import
 
     def __init__(self, message: str, retry_after: int | None = None) -> None:
         super().__init__(message)
@@ -19,70 +25,60 @@ class ConfigError(SnapshotsError):
     """The configuration file or environment is invalid; the message names the file and key."""
 
     code = "config_invalid"
-    status = 500
 
 
 class UnknownDataset(SnapshotsError):
     """A dataset name that is not registered in this process."""
 
     code = "unknown_dataset"
-    status = 404
 
 
 class BadParameter(SnapshotsError):
     """A query parameter that does not parse; the message says what is expected."""
 
     code = "bad_request"
-    status = 400
 
 
 class MalformedKey(SnapshotsError):
     """A key that does not match the dataset's key format; the message shows the format."""
 
     code = "malformed_key"
-    status = 400
 
 
 class DatasetDisabled(SnapshotsError):
     """A dataset whose provider lacks a setting (usually its token)."""
 
     code = "dataset_disabled"
-    status = 409
 
 
 class Unauthorized(SnapshotsError):
     """No bearer token, or one this service does not know."""
 
     code = "unauthorized"
-    status = 401
 
 
 class Forbidden(SnapshotsError):
     """A valid token whose role is too low for the route."""
 
     code = "forbidden"
-    status = 403
 
 
 class UnknownRun(SnapshotsError):
     """A refresh run id that was never issued (or was pruned)."""
 
     code = "unknown_run"
-    status = 404
 
 
 class UpstreamNotFound(SnapshotsError):
     """The upstream confirmed that the key does not exist."""
 
     code = "not_found"
-    status = 404
 
 
 class UpstreamError(SnapshotsError):
     """A fetch failed (transport error, bad status, malformed payload); the message is safe to show."""
 
     code = "upstream_error"
-    status = 502
 
 
 class Unavailable(SnapshotsError):
@@ -93,7 +89,6 @@ class Unavailable(SnapshotsError):
     """
 
     code = "unavailable"
-    status = 503
 
     def __init__(
         self,
@@ -114,7 +109,6 @@ class RefreshTooSoon(SnapshotsError):
     `latest_version` is the key's latest stored version (None before the first)."""
 
     code = "refresh_too_soon"
-    status = 429
 
     def __init__(
         self, message: str, retry_after: int | None = None, *, latest_version: int | None = None
@@ -136,7 +130,6 @@ class KeyLimitReached(SnapshotsError):
     """A read would register one more on-demand key than the dataset's `max_keys` allows."""
 
     code = "max_keys_reached"
-    status = 409
 
 
 class DatabaseUnavailable(Unavailable):

@@ -12,13 +12,7 @@ from typing import Any
 
 import msgspec
 
-from snapshots.api.schemas import (
-    BudgetBody,
-    DemandBody,
-    PlanBody,
-    ProviderState,
-    PublishedBy,
-)
+from snapshots.api.schemas import ProviderState
 from snapshots.budget import BudgetState
 from snapshots.deadline import within
 from snapshots.logs import get_logger
@@ -26,6 +20,7 @@ from snapshots.planner import ProviderPlan
 from snapshots.store.errors import STORE_UNANSWERED
 from snapshots.store.published import ProviderStates
 from snapshots.upstreams import Upstreams
+from snapshots_client.wire import BudgetBody, DemandBody, PlanBody, PublishedBy
 
 log = get_logger(__name__)
 

@@ -19,7 +19,7 @@ from typing import Any
 
 from snapshots.api.cache import SnapshotCache
 from snapshots.api.metrics import Metrics
-from snapshots.api.serving import SnapshotReader
+from snapshots.api.reader import SnapshotReader
 from snapshots.config import JobsConfig
 from snapshots.coordination.changes import ChangeFeed
 from snapshots.coordination.consumer import RequestConsumer
@@ -34,7 +34,7 @@ from snapshots.handles import RefreshService
 from snapshots.instance import Role, instance_name
 from snapshots.logs import get_logger, register_secret
 from snapshots.published import LiveStates, PublishedBudgets, current_states
-from snapshots.reads import ReadFlusher, ReadTracker
+from snapshots.read_times import ReadFlusher, ReadTracker
 from snapshots.refresher import Refresher
 from snapshots.registry import Registry
 from snapshots.scheduler import RefreshScheduler

@@ -12,13 +12,13 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import format_datetime
+from datetime import datetime
 from typing import Any
 
 import msgspec
 
 from snapshots.store import Latest
+from snapshots_client.http_caching import quoted_etag, version_headers
 
 _encode = msgspec.json.Encoder().encode
 
@@ -40,7 +40,6 @@ class CachedSnapshot:
     envelope_head: bytes  # {"dataset":..,"key":..,"data":<payload>,"freshness":{..."age_seconds":
     envelope_middle: bytes  # ,"ttl_seconds":..,"stale":
     envelope_tail: bytes  # ,"next_refresh_at":..,"last_error":..},"version":N}
-    last_modified: str  # fetched_at as an HTTP date
     static_headers: tuple[tuple[str, str], ...]  # ETag, Last-Modified, X-Snapshot-Version
     verified_timestamp: float  # verified_at as POSIX time: cheaper than datetimes on every read
 
@@ -66,7 +65,9 @@ class CachedSnapshot:
                 b',"age_seconds":',
             ]
         )
-        last_modified = format_datetime(snapshot.fetched_at.astimezone(UTC), usegmt=True)
+        static_headers = version_headers(
+            snapshot.content_hash, snapshot.fetched_at, snapshot.version
+        )
         middle = b',"ttl_seconds":' + _encode(float(ttl_seconds)) + b',"stale":'
         tail = b"".join(
             [
@@ -83,7 +84,7 @@ class CachedSnapshot:
             dataset=snapshot.dataset,
             key=snapshot.key,
             version=snapshot.version,
-            etag=f'"{snapshot.content_hash}"',
+            etag=quoted_etag(snapshot.content_hash),
             fetched_at=snapshot.fetched_at,
             verified_at=snapshot.verified_at,
             verified_timestamp=snapshot.verified_at.timestamp(),
@@ -94,12 +95,7 @@ class CachedSnapshot:
             envelope_head=head,
             envelope_middle=middle,
             envelope_tail=tail,
-            last_modified=last_modified,
-            static_headers=(
-                ("etag", f'"{snapshot.content_hash}"'),
-                ("last-modified", last_modified),
-                ("x-snapshot-version", str(snapshot.version)),
-            ),
+            static_headers=tuple(static_headers),
         )
 
     @property

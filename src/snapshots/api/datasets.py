@@ -16,7 +16,7 @@ from snapshots.handles import RefreshService
 from snapshots.published import ProviderView, PublishedBudgets
 from snapshots.registry import RegisteredDataset, Registry
 from snapshots.store import DatasetSummary, Latest, Store
-from snapshots.wire import DatasetRefresh, KeyRefresh
+from snapshots_client.wire import DatasetRefresh, KeyRefresh
 
 
 def dataset_body(

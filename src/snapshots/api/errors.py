@@ -11,7 +11,7 @@ from snapshots.api.schemas import ErrorBody, ErrorDetail
 from snapshots.errors import DatabaseUnavailable, RefreshTooSoon, SnapshotsError, Unavailable
 from snapshots.logs import get_logger
 from snapshots.store.errors import DATABASE_ERRORS
-from snapshots.wire import Freshness
+from snapshots_client.wire import Freshness
 
 log = get_logger(__name__)
 

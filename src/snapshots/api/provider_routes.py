@@ -17,8 +17,8 @@ from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp
 
+from snapshots.api.reader import SnapshotReader
 from snapshots.api.schemas import ERROR_RESPONSES
-from snapshots.api.serving import SnapshotReader
 from snapshots.providers.kind import BareRoute
 from snapshots.registry import Registry
 

@@ -12,7 +12,7 @@ from snapshots.api.schemas import ERROR_RESPONSES
 from snapshots.errors import UnknownRun
 from snapshots.handles import RefreshService
 from snapshots.store import Store
-from snapshots.wire import Run
+from snapshots_client.wire import Run
 
 
 @get("/api/v1/runs/{run_id:int}", tags=["runs"], responses=ERROR_RESPONSES, opt={"role": "reader"})

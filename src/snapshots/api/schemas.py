@@ -1,79 +1,42 @@
 """Response bodies of the read API, as msgspec Structs (encoded once, documented in OpenAPI).
 
-The snapshot, history, refresh and run shapes the client also decodes are in `snapshots.wire`.
+The shapes the client also decodes (snapshot, history, refresh, run, error, dataset, key and
+provider) are in `snapshots_client.wire`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
 import msgspec
 from litestar.openapi.datastructures import ResponseSpec
 
-from snapshots.wire import Freshness
+from snapshots_client.wire import (
+    BudgetBody,
+    DatasetBody,
+    DatasetDetail,
+    ErrorBody,
+    ErrorDetail,
+    KeyBody,
+    PlanBody,
+    ProviderBody,
+    PublishedBy,
+)
 
-
-class ErrorDetail(msgspec.Struct, frozen=True, omit_defaults=True):
-    """`last_error` and `freshness` come with 503 `unavailable`: why there is no usable snapshot
-    and, when an older one exists (refused by `max_age`), how old it is."""
-
-    code: str
-    message: str
-    last_error: str | None = None
-    freshness: Freshness | None = None
-    latest_version: int | None = None  # 429 refresh_too_soon: the version a reader gets now
-
-
-class ErrorBody(msgspec.Struct, frozen=True):
-    """Every error response: a stable code and a message that says what to change."""
-
-    error: ErrorDetail
+# The shapes the client also decodes live with the other wire structs.
+__all__ = [
+    "BudgetBody",
+    "DatasetBody",
+    "DatasetDetail",
+    "ErrorBody",
+    "ErrorDetail",
+    "KeyBody",
+    "PlanBody",
+    "ProviderBody",
+    "PublishedBy",
+]
 
 
 class Health(msgspec.Struct, frozen=True):
     status: str
-
-
-class BudgetBody(msgspec.Struct, frozen=True):
-    """A provider's budget now: limit, use in the current period, waiters, pause."""
-
-    limit: int | None
-    period_seconds: float | None
-    used_in_period: int
-    tokens_left: int | None
-    waiting: dict[str, int]
-    paused_for_seconds: float
-    pause_reason: str | None
-    granted: int
-    wait_seconds: dict[str, float]
-
-
-class DemandBody(msgspec.Struct, frozen=True):
-    """What one dataset asks of its provider's budget."""
-
-    dataset: str
-    keys: int
-    requests_per_refresh: float
-    requests_per_hour: float
-
-
-class PlanBody(msgspec.Struct, frozen=True):
-    """Registered demand against the budget; `stretch` > 1 means intervals are lengthened."""
-
-    demand_per_hour: float
-    budget_per_hour: float
-    utilisation: float
-    stretch: float
-    shortfall_per_hour: float
-    datasets: list[DemandBody]
-
-
-class PublishedBy(msgspec.Struct, frozen=True):
-    """Where a budget figure comes from: the active worker that published it, and when."""
-
-    instance: str
-    at: datetime
-    age_seconds: float
 
 
 class ProviderState(msgspec.Struct, frozen=True):
@@ -82,59 +45,6 @@ class ProviderState(msgspec.Struct, frozen=True):
     budget: BudgetBody
     plan: PlanBody | None
     upstream_requests: dict[str, int]
-
-
-class ProviderBody(msgspec.Struct, frozen=True):
-    """A provider: where it points, whether it can fetch, and, as the active worker last
-    published them, its budget, plan and upstream answers (None before any publication)."""
-
-    provider: str
-    base_url: str
-    enabled: bool
-    disabled_reason: str | None
-    datasets: list[str]
-    budget: BudgetBody | None
-    plan: PlanBody | None
-    upstream_requests: dict[str, int]
-    published: PublishedBy | None
-
-
-class DatasetBody(msgspec.Struct, frozen=True):
-    """A dataset: its provider, TTL, whether it can fetch, how its keys stand, its budget."""
-
-    dataset: str
-    provider: str
-    description: str
-    ttl_seconds: float
-    enabled: bool
-    disabled_reason: str | None
-    keys: int
-    fresh: int
-    stale: int
-    failing: int
-    budget: BudgetBody | None  # its provider's, as the active worker last published it
-
-
-class KeyBody(msgspec.Struct, frozen=True):
-    """A registered key: its latest version and how fresh it is."""
-
-    key: str
-    source: str
-    version: int | None
-    item_count: int | None
-    fetched_at: datetime | None
-    verified_at: datetime | None
-    age_seconds: float | None
-    stale: bool
-    next_refresh_at: datetime | None
-    last_refresh_at: datetime | None
-    last_outcome: str | None
-    last_error: str | None
-
-
-class DatasetDetail(msgspec.Struct, frozen=True):
-    dataset: DatasetBody
-    keys: list[KeyBody]
 
 
 def _error(description: str) -> ResponseSpec:

@@ -21,8 +21,8 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, Parameter
 from litestar.types import ASGIApp
 
+from snapshots.api.reader import SnapshotReader, json_response
 from snapshots.api.schemas import ERROR_RESPONSES
-from snapshots.api.serving import SnapshotReader, json_response
 from snapshots.errors import (
     BadParameter,
     MalformedKey,
@@ -33,7 +33,8 @@ from snapshots.errors import (
 )
 from snapshots.registry import RegisteredDataset
 from snapshots.store import Store
-from snapshots.wire import History, RefreshStarted, Snapshot, Version
+from snapshots_client.http_caching import history_link
+from snapshots_client.wire import History, RefreshStarted, Snapshot, Version
 
 MAX_VERSION = 2**31 - 1  # snapshots.version is a PostgreSQL integer
 HISTORY_SUFFIX = "/history"
@@ -236,13 +237,15 @@ async def _history(store: Store, dataset: str, key: str, query: HistoryQuery) ->
     more = len(rows) == query.limit and rows[-1].version > 1
     if not more:
         return History(dataset=dataset, key=key, versions=versions, next=None)
-    parts = [f"before_version={rows[-1].version}", f"limit={query.limit}"]
-    if include_data:
-        parts.append("include=data")
-    for name, value in (("since", query.since), ("until", query.until)):
-        if value is not None:
-            parts.append(f"{name}={value.isoformat()}")
-    next_url = f"/api/v1/history/{dataset}/{key}?{'&'.join(parts)}"
+    next_url = history_link(
+        dataset,
+        key,
+        before_version=rows[-1].version,
+        limit=query.limit,
+        include_data=include_data,
+        since=query.since,
+        until=query.until,
+    )
     return History(dataset=dataset, key=key, versions=versions, next=next_url)
 
 

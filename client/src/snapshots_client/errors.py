@@ -10,7 +10,7 @@ from typing import Any
 
 import msgspec
 
-from snapshots.wire import Freshness
+from snapshots_client.wire import ErrorBody, ErrorDetail, Freshness
 
 
 class SnapshotsClientError(Exception):
@@ -85,17 +85,6 @@ class Unavailable(SnapshotsClientError):
         self.freshness = freshness
 
 
-class _ErrorDetail(msgspec.Struct):
-    code: str = "unknown"
-    message: str = ""
-    last_error: str | None = None
-    freshness: Freshness | None = None
-
-
-class _ErrorBody(msgspec.Struct):
-    error: _ErrorDetail
-
-
 _BY_STATUS: dict[int, type[SnapshotsClientError]] = {
     400: BadRequest,
     401: Unauthorized,
@@ -122,9 +111,9 @@ def retry_after_of(value: str | None) -> float | None:
 def error_from(status: int, content: bytes, retry_after: str | None) -> SnapshotsClientError:
     """The exception for an error answer, from its JSON body `{"error": {code, message, ...}}`."""
     try:
-        detail = msgspec.json.decode(content, type=_ErrorBody).error
+        detail = msgspec.json.decode(content, type=ErrorBody).error
     except msgspec.DecodeError:
-        detail = _ErrorDetail(message=f"HTTP {status} without an error body")
+        detail = ErrorDetail(code="unknown", message=f"HTTP {status} without an error body")
     message = f"{detail.code}: {detail.message}"
     common: dict[str, Any] = {"status": status, "code": detail.code}
     if status == 409:

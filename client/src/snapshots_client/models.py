@@ -1,4 +1,4 @@
-"""Typed views of the built-in datasets' data (the API's own shapes are in `snapshots.wire`).
+"""Typed views of the built-in datasets' data (the API's own shapes are in `snapshots_client.wire`).
 
 The typed views name the fields integrations use; unknown fields are ignored, so an upstream
 adding fields never breaks a client. For every field, `get(...).data` has the raw object.

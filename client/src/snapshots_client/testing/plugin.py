@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from snapshots.client import SnapshotsClient
-from snapshots.testing.fake import FakeGateway
-from snapshots.testing.server import serve
+from snapshots_client import SnapshotsClient
+from snapshots_client.testing.fake import FakeGateway
+from snapshots_client.testing.server import serve
 
 
 def pytest_configure(config: pytest.Config) -> None:

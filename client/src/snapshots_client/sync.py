@@ -1,4 +1,4 @@
-"""AsyncSnapshotsClient: the asyncio twin of SnapshotsClient (same methods, awaited)."""
+"""SnapshotsClient: the blocking client integrations use in place of direct upstream calls."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from typing import TypeVar, overload
 import httpx
 import tenacity
 
-from snapshots.client.core import Call, ClientCore, whole
-from snapshots.client.models import (
+from snapshots_client.core import Call, ClientCore, whole
+from snapshots_client.models import (
     EscalationPolicy,
     GitHubCollaborator,
     GitHubRepo,
@@ -18,13 +18,28 @@ from snapshots.client.models import (
     JiraProject,
     PagerDutyUser,
 )
-from snapshots.wire import History, KeyRefresh, RefreshStarted, Run, Snapshot
+from snapshots_client.wire import (
+    DatasetBody,
+    History,
+    KeyBody,
+    KeyRefresh,
+    ProviderBody,
+    RefreshStarted,
+    Run,
+    Snapshot,
+)
 
 T = TypeVar("T")
 
 
-class AsyncSnapshotsClient:
-    """SnapshotsClient for asyncio code; see it for the behaviour and the settings."""
+class SnapshotsClient:
+    """Reads snapshots from a gateway: pooled connections, bounded timeouts, retries on
+    connection errors and 503 (honouring Retry-After), and an ETag cache so an unchanged
+    snapshot costs a 304.
+
+    `url` and `token` default to SNAPSHOTS_URL and SNAPSHOTS_TOKEN. `max_age` on a read asks
+    for a snapshot verified within that many seconds (the gateway refreshes if needed).
+    """
 
     def __init__(
         self,
@@ -37,7 +52,7 @@ class AsyncSnapshotsClient:
         backoff: float = 0.2,
         cache_entries: int = 256,
         user_agent: str | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self._core = ClientCore(
             url,
@@ -49,28 +64,28 @@ class AsyncSnapshotsClient:
             cache_entries=cache_entries,
             user_agent=user_agent,
         )
-        self._http = httpx.AsyncClient(transport=transport, **self._core.http_options())
+        self._http = httpx.Client(transport=transport, **self._core.http_options())
 
     def __repr__(self) -> str:
         return repr(self._core)
 
-    async def __aenter__(self) -> AsyncSnapshotsClient:
+    def __enter__(self) -> SnapshotsClient:
         return self
 
-    async def __aexit__(
+    def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        await self.aclose()
+        self.close()
 
-    async def aclose(self) -> None:
-        await self._http.aclose()
+    def close(self) -> None:
+        self._http.close()
 
-    async def _run(self, call: Call[T]) -> T:
+    def _run(self, call: Call[T]) -> T:
         response: httpx.Response | None = None
         try:
-            async for attempt in tenacity.AsyncRetrying(**self._core.retrying(call)):
+            for attempt in tenacity.Retrying(**self._core.retrying(call)):
                 with attempt:
-                    response = await self._http.request(
+                    response = self._http.request(
                         call.method, call.path, **self._core.request_options(call)
                     )
                     self._core.check(response)
@@ -81,11 +96,11 @@ class AsyncSnapshotsClient:
 
     # --- generic ---
 
-    async def get(self, dataset: str, key: str, *, max_age: float | None = None) -> Snapshot:
+    def get(self, dataset: str, key: str, *, max_age: float | None = None) -> Snapshot:
         """The latest snapshot of a key: its data (upstream JSON) and freshness."""
-        return await self._run(self._core.snapshot(dataset, key, max_age, whole))
+        return self._run(self._core.snapshot(dataset, key, max_age, whole))
 
-    async def history(
+    def history(
         self,
         dataset: str,
         key: str,
@@ -106,63 +121,73 @@ class AsyncSnapshotsClient:
             before_version=before_version,
             include_data=include_data,
         )
-        return await self._run(call)
+        return self._run(call)
 
     @overload
-    async def refresh(
+    def refresh(
         self, dataset: str, key: str, *, wait: None = None, accept_shrink: bool = False
     ) -> RefreshStarted: ...
     @overload
-    async def refresh(
+    def refresh(
         self, dataset: str, key: str, *, wait: float, accept_shrink: bool = False
     ) -> Snapshot: ...
-    async def refresh(
+    def refresh(
         self, dataset: str, key: str, *, wait: float | None = None, accept_shrink: bool = False
     ) -> RefreshStarted | Snapshot:
         """Force a refresh (operator token): the running refresh, or with `wait` seconds the
         new snapshot. Not retried on 503, since the gateway may already have started it."""
-        return await self._run(self._core.refresh(dataset, key, wait, accept_shrink))
+        return self._run(self._core.refresh(dataset, key, wait, accept_shrink))
 
-    async def refresh_dataset(
-        self, dataset: str, *, accept_shrink: bool = False
-    ) -> list[KeyRefresh]:
+    def refresh_dataset(self, dataset: str, *, accept_shrink: bool = False) -> list[KeyRefresh]:
         """Force a refresh of every registered key of a dataset (operator token)."""
-        return await self._run(self._core.refresh_dataset(dataset, accept_shrink))
+        return self._run(self._core.refresh_dataset(dataset, accept_shrink))
 
-    async def run(self, run_id: int) -> Run:
+    def run(self, run_id: int) -> Run:
         """A refresh run by id: `running`, or its outcome."""
-        return await self._run(self._core.run(run_id))
+        return self._run(self._core.run(run_id))
+
+    # --- what operators read ---
+
+    def datasets(self) -> list[DatasetBody]:
+        """Every dataset: provider, TTL, enabled (or why not), how its keys stand, its budget."""
+        return self._run(self._core.datasets())
+
+    def keys(self, dataset: str) -> list[KeyBody]:
+        """The registered keys of a dataset with their freshness and last refresh outcome."""
+        return self._run(self._core.keys(dataset))
+
+    def providers(self) -> list[ProviderBody]:
+        """Every provider instance with its budget, plan and upstream answers as last published."""
+        return self._run(self._core.providers())
 
     # --- built-in datasets, typed ---
 
-    async def pagerduty_schedule_users(
+    def pagerduty_schedule_users(
         self, schedule_id: str, *, max_age: float | None = None
     ) -> list[PagerDutyUser]:
         """Users on call in a PagerDuty schedule (`pagerduty.schedule_users`)."""
-        return await self._run(self._core.pagerduty_schedule_users(schedule_id, max_age))
+        return self._run(self._core.pagerduty_schedule_users(schedule_id, max_age))
 
-    async def pagerduty_escalation_policy(
+    def pagerduty_escalation_policy(
         self, policy_id: str, *, max_age: float | None = None
     ) -> EscalationPolicy:
         """A PagerDuty escalation policy with its rules (`pagerduty.escalation_policy`)."""
-        return await self._run(self._core.pagerduty_escalation_policy(policy_id, max_age))
+        return self._run(self._core.pagerduty_escalation_policy(policy_id, max_age))
 
-    async def github_repo_collaborators(
+    def github_repo_collaborators(
         self, repo: str, *, max_age: float | None = None
     ) -> list[GitHubCollaborator]:
         """Collaborators of `owner/repo` with permissions (`github.repo_collaborators`)."""
-        return await self._run(self._core.github_repo_collaborators(repo, max_age))
+        return self._run(self._core.github_repo_collaborators(repo, max_age))
 
-    async def github_repo(self, repo: str, *, max_age: float | None = None) -> GitHubRepo:
+    def github_repo(self, repo: str, *, max_age: float | None = None) -> GitHubRepo:
         """The repository `owner/repo` (`github.repo`)."""
-        return await self._run(self._core.github_repo(repo, max_age))
+        return self._run(self._core.github_repo(repo, max_age))
 
-    async def jira_project_issues(
-        self, project: str, *, max_age: float | None = None
-    ) -> list[JiraIssue]:
+    def jira_project_issues(self, project: str, *, max_age: float | None = None) -> list[JiraIssue]:
         """Issues of a Jira project (`jira.project_issues`)."""
-        return await self._run(self._core.jira_project_issues(project, max_age))
+        return self._run(self._core.jira_project_issues(project, max_age))
 
-    async def jira_project(self, project: str, *, max_age: float | None = None) -> JiraProject:
+    def jira_project(self, project: str, *, max_age: float | None = None) -> JiraProject:
         """A Jira project (`jira.project`)."""
-        return await self._run(self._core.jira_project(project, max_age))
+        return self._run(self._core.jira_project(project, max_age))

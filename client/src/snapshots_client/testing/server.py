@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 
-from snapshots.testing.fake import FakeGateway
+from snapshots_client.testing.fake import FakeGateway
 
 
 def _handler(gateway: FakeGateway) -> type[BaseHTTPRequestHandler]:

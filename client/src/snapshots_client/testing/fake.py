@@ -13,13 +13,33 @@ import json
 import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote
 
 import httpx
 import msgspec
+
+from snapshots_client.http_caching import (
+    DEFAULT_STALE_IF_ERROR_SECONDS,
+    ERROR_STATUS,
+    etag_matches,
+    freshness_headers,
+    history_link,
+    version_headers,
+)
+from snapshots_client.wire import (
+    DatasetRefresh,
+    ErrorBody,
+    ErrorDetail,
+    Freshness,
+    History,
+    KeyRefresh,
+    RefreshStarted,
+    Run,
+    Snapshot,
+    Version,
+)
 
 ErrorKind = Literal[
     "unavailable",
@@ -31,16 +51,17 @@ ErrorKind = Literal[
     "refresh_failed",
     "refresh_too_soon",
 ]
-_ERRORS: dict[str, tuple[int, str]] = {
-    "unavailable": (503, "unavailable"),
-    "not_found": (404, "not_found"),
-    "disabled": (409, "dataset_disabled"),
-    "unauthorized": (401, "unauthorized"),
-    "forbidden": (403, "forbidden"),
-    "bad_request": (400, "malformed_key"),
-    "refresh_failed": (502, "upstream_error"),
-    "refresh_too_soon": (429, "refresh_too_soon"),
+_ERROR_CODES: dict[str, str] = {
+    "unavailable": "unavailable",
+    "not_found": "not_found",
+    "disabled": "dataset_disabled",
+    "unauthorized": "unauthorized",
+    "forbidden": "forbidden",
+    "bad_request": "malformed_key",
+    "refresh_failed": "upstream_error",
+    "refresh_too_soon": "refresh_too_soon",
 }
+"""Each ErrorKind as the gateway's error code; the status comes from the shared error table."""
 _encode = msgspec.json.Encoder().encode
 
 
@@ -91,6 +112,7 @@ class FakeGateway:
     refreshes: list[tuple[str, str]] = field(default_factory=list)
     tokens: dict[str, str] = field(default_factory=dict)  # token -> role (reader, operator)
     url: str | None = None  # set while served over HTTP
+    stale_if_error: int = DEFAULT_STALE_IF_ERROR_SECONDS  # Cache-Control's, as the gateway's
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # --- arranging ---
@@ -135,8 +157,8 @@ class FakeGateway:
         `unavailable` is the gateway's 503 (no snapshot could be had; `last_error` says why);
         `retry_after` sets its Retry-After header.
         """
-        if kind not in _ERRORS:
-            raise ValueError(f"unknown error kind {kind!r}; use one of {', '.join(_ERRORS)}")
+        if kind not in _ERROR_CODES:
+            raise ValueError(f"unknown error kind {kind!r}; use one of {', '.join(_ERROR_CODES)}")
         text = message or f"canned {kind} for {dataset} {key}"
         with self._lock:
             self.errors[(dataset, key)] = CannedError(kind, text, times, retry_after, last_error)
@@ -244,12 +266,10 @@ class FakeGateway:
                 error.times -= 1
                 if error.times <= 0:
                     del self.errors[(dataset, key)]
-        status, code = _ERRORS[error.kind]
+        code = _ERROR_CODES[error.kind]
         headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else {}
-        detail: dict[str, Any] = {"code": code, "message": error.message}
-        if error.last_error is not None:
-            detail["last_error"] = error.last_error
-        return _json(status, {"error": detail}, headers)
+        detail = ErrorDetail(code, error.message, last_error=error.last_error)
+        return _json(ERROR_STATUS[code], ErrorBody(detail), headers)
 
     def _latest(self, dataset: str, key: str) -> CannedVersion | None:
         history = self.versions.get((dataset, key))
@@ -265,33 +285,67 @@ class FakeGateway:
                 "not_found",
                 f"no canned snapshot of {dataset} {key}; add one with gateway.add({dataset!r}, {key!r}, data)",
             )
-        return _envelope(dataset, key, latest, request.headers.get("If-None-Match"))
+        return self._envelope(dataset, key, latest, request.headers.get("If-None-Match"))
+
+    def _envelope(
+        self, dataset: str, key: str, canned: CannedVersion, if_none_match: str | None
+    ) -> httpx.Response:
+        """The gateway's snapshot answer: envelope, caching headers, 304 on a current ETag."""
+        age = max(0.0, (datetime.now(UTC) - canned.fetched_at).total_seconds())
+        headers = [
+            *version_headers(canned.content_hash, canned.fetched_at, canned.version),
+            *freshness_headers(age, canned.ttl_seconds, self.stale_if_error),
+        ]
+        if if_none_match is not None and etag_matches(if_none_match, headers[0][1]):
+            return httpx.Response(304, headers=headers)
+        freshness = Freshness(
+            fetched_at=canned.fetched_at,
+            verified_at=canned.fetched_at,
+            age_seconds=round(age, 3),
+            ttl_seconds=canned.ttl_seconds,
+            stale=age > canned.ttl_seconds,
+            last_error=canned.last_error,
+        )
+        body = Snapshot(dataset, key, canned.data, freshness, canned.version)
+        return _json(200, body, dict(headers))
 
     def _history(self, dataset: str, key: str, request: httpx.Request) -> httpx.Response:
-        history = self.versions.get((dataset, key), [])
-        limit = int(request.url.params.get("limit", "50"))
-        before = request.url.params.get("before_version")
-        include = request.url.params.get("include") == "data"
-        newest_first = [v for v in reversed(history) if before is None or v.version < int(before)]
-        page = newest_first[:limit]
+        try:
+            query = msgspec.convert(dict(request.url.params), _HistoryQuery, strict=False)
+        except msgspec.ValidationError as exc:
+            return _error(400, "bad_request", f"history parameters: {exc}")
+        include = query.include == "data"
+        newest_first = [
+            v
+            for v in reversed(self.versions.get((dataset, key), []))
+            if (query.before_version is None or v.version < query.before_version)
+            and (query.since is None or v.fetched_at >= query.since)
+            and (query.until is None or v.fetched_at < query.until)
+        ]
+        page = newest_first[: query.limit]
         versions = [
-            {
-                "version": v.version,
-                "content_hash": v.content_hash,
-                "item_count": len(v.data) if isinstance(v.data, list) else 1,
-                "fetched_at": v.fetched_at,
-                "verified_at": v.fetched_at,
-                "data": v.data if include else None,
-            }
+            Version(
+                version=v.version,
+                content_hash=v.content_hash,
+                item_count=len(v.data) if isinstance(v.data, list) else 1,
+                fetched_at=v.fetched_at,
+                verified_at=v.fetched_at,
+                data=v.data if include else None,
+            )
             for v in page
         ]
-        more = len(newest_first) > limit
-        next_url = (
-            f"/api/v1/history/{dataset}/{key}?before_version={page[-1].version}&limit={limit}"
-            if more
-            else None
-        )
-        return _json(200, {"dataset": dataset, "key": key, "versions": versions, "next": next_url})
+        next_url = None
+        if len(newest_first) > query.limit:
+            next_url = history_link(
+                dataset,
+                key,
+                before_version=page[-1].version,
+                limit=query.limit,
+                include_data=include,
+                since=query.since,
+                until=query.until,
+            )
+        return _json(200, History(dataset=dataset, key=key, versions=versions, next=next_url))
 
     def _refresh(self, dataset: str, key: str, request: httpx.Request) -> httpx.Response:
         if (failure := self._canned_error(dataset, key)) is not None:
@@ -303,17 +357,17 @@ class FakeGateway:
             self.refreshes.append((dataset, key))
             run_id = len(self.refreshes)
         if request.url.params.get("wait") is None:
-            body = {"dataset": dataset, "key": key, "run_id": run_id, "status": "started"}
-            return _json(202, body, {"Location": f"/api/v1/runs/{run_id}"})
-        return _envelope(dataset, key, latest, None)
+            started = RefreshStarted(dataset=dataset, key=key, run_id=run_id, status="started")
+            return _json(202, started, {"Location": f"/api/v1/runs/{run_id}"})
+        return self._envelope(dataset, key, latest, None)
 
     def _run(self, run_id: str) -> httpx.Response:
         number = int(run_id) if run_id.isdigit() else 0
         if not 0 < number <= len(self.refreshes):
             return _error(404, "unknown_run", f"no refresh run {run_id} was started")
         dataset, key = self.refreshes[number - 1]
-        body = {"id": number, "dataset": dataset, "key": key, "status": "unchanged"}
-        return _json(200, {**body, "trigger": "demand", "upstream_requests": 0})
+        run = Run(number, dataset, key, "unchanged", trigger="demand", upstream_requests=0)
+        return _json(200, run)
 
     def _refresh_dataset(self, dataset: str, role: str) -> httpx.Response:
         if role != "operator":
@@ -321,47 +375,22 @@ class FakeGateway:
         keys = [k for d, k in self.versions if d == dataset]
         if not keys:
             return _error(404, "unknown_dataset", f"no canned snapshots of dataset {dataset!r}")
-        started = []
+        started: list[KeyRefresh] = []
         for key in keys:
             with self._lock:
                 self.refreshes.append((dataset, key))
-                started.append({"key": key, "run_id": len(self.refreshes), "status": "started"})
-        return _json(202, {"dataset": dataset, "keys": started})
+                started.append(KeyRefresh(key=key, run_id=len(self.refreshes), status="started"))
+        return _json(202, DatasetRefresh(dataset=dataset, keys=started))
 
 
-def _envelope(
-    dataset: str, key: str, canned: CannedVersion, if_none_match: str | None
-) -> httpx.Response:
-    """The gateway's snapshot answer: envelope, caching headers, 304 on a current ETag."""
-    age = max(0.0, (datetime.now(UTC) - canned.fetched_at).total_seconds())
-    stale = age > canned.ttl_seconds
-    etag = f'"{canned.content_hash}"'
-    headers = {
-        "ETag": etag,
-        "Last-Modified": format_datetime(canned.fetched_at, usegmt=True),
-        "Age": str(int(age)),
-        "Cache-Control": f"max-age={max(0, int(canned.ttl_seconds - age))}",
-        "X-Snapshot-Stale": "true" if stale else "false",
-        "X-Snapshot-Version": str(canned.version),
-    }
-    if if_none_match is not None and etag in [t.strip() for t in if_none_match.split(",")]:
-        return httpx.Response(304, headers=headers)
-    body = {
-        "dataset": dataset,
-        "key": key,
-        "data": canned.data,
-        "freshness": {
-            "fetched_at": canned.fetched_at,
-            "verified_at": canned.fetched_at,
-            "age_seconds": round(age, 3),
-            "ttl_seconds": canned.ttl_seconds,
-            "stale": stale,
-            "next_refresh_at": None,
-            "last_error": canned.last_error,
-        },
-        "version": canned.version,
-    }
-    return _json(200, body, headers)
+class _HistoryQuery(msgspec.Struct):
+    """The history parameters the gateway reads (see the server's history route)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    before_version: int | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    include: Literal["data"] | None = None
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -370,4 +399,5 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> http
 
 
 def _error(status: int, code: str, message: str) -> httpx.Response:
-    return _json(status, {"error": {"code": code, "message": message}})
+    assert ERROR_STATUS[code] == status, f"{code} is answered with {ERROR_STATUS[code]}"
+    return _json(status, ErrorBody(ErrorDetail(code, message)))

@@ -18,8 +18,8 @@ import httpx
 import msgspec
 import tenacity
 
-from snapshots.client.errors import ClientConfigError, Unavailable, error_from
-from snapshots.client.models import (
+from snapshots_client.errors import ClientConfigError, Unavailable, error_from
+from snapshots_client.models import (
     EscalationPolicy,
     GitHubCollaborator,
     GitHubRepo,
@@ -27,7 +27,17 @@ from snapshots.client.models import (
     JiraProject,
     PagerDutyUser,
 )
-from snapshots.wire import DatasetRefresh, History, KeyRefresh, RefreshStarted, Run, Snapshot
+from snapshots_client.wire import (
+    DatasetBody,
+    DatasetRefresh,
+    History,
+    KeyBody,
+    KeyRefresh,
+    ProviderBody,
+    RefreshStarted,
+    Run,
+    Snapshot,
+)
 
 T = TypeVar("T")
 
@@ -290,6 +300,18 @@ class ClientCore:
     def run(self, run_id: int) -> Call[Run]:
         return Call("GET", f"/api/v1/runs/{int(run_id)}", _decoder(Run))
 
+    # --- what operators read ---
+
+    def datasets(self) -> Call[list[DatasetBody]]:
+        return Call("GET", "/api/v1/datasets", _list_decoder(DatasetBody))
+
+    def keys(self, dataset: str) -> Call[list[KeyBody]]:
+        path = f"/api/v1/datasets/{quote(dataset, safe='')}/keys"
+        return Call("GET", path, _list_decoder(KeyBody))
+
+    def providers(self) -> Call[list[ProviderBody]]:
+        return Call("GET", "/api/v1/providers", _list_decoder(ProviderBody))
+
 
 def snapshot_path(dataset: str, key: str) -> str:
     """The snapshot route of a key; `/` in keys (owner/repo) stays a path separator."""
@@ -323,6 +345,13 @@ def whole(snapshot: Snapshot) -> Snapshot:
 def _decoder(kind: type[T]) -> Callable[[httpx.Response], T]:
     def parse(response: httpx.Response) -> T:
         return msgspec.json.decode(response.content, type=kind)
+
+    return parse
+
+
+def _list_decoder(kind: type[T]) -> Callable[[httpx.Response], list[T]]:
+    def parse(response: httpx.Response) -> list[T]:
+        return msgspec.json.decode(response.content, type=list[kind])  # type: ignore[valid-type]
 
     return parse
 

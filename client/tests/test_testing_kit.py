@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from snapshots.client import (
+from snapshots_client import (
     AsyncSnapshotsClient,
     DatasetDisabled,
     Forbidden,
@@ -19,7 +19,9 @@ from snapshots.client import (
     Unauthorized,
     Unavailable,
 )
-from snapshots.testing import FakeGateway
+from snapshots_client.testing import FakeGateway
+
+pytest_plugins = ["pytester"]  # the kit is tested as another project would use it
 
 PD = "pagerduty.schedule_users"
 USERS = [{"id": "PU001", "type": "user", "name": "Ada Lovelace", "email": "ada@example.com"}]
@@ -179,7 +181,7 @@ def test_bad_canned_input_says_what_to_change(tmp_path: Path) -> None:
 def test_the_entry_point_gives_another_project_the_fixtures(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         test_bot="""
-        from snapshots.client import SnapshotsClient, Unavailable
+        from snapshots_client import SnapshotsClient, Unavailable
         import pytest
 
         def on_call(client):

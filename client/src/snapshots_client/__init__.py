@@ -1,13 +1,13 @@
 """The Python client of the snapshots gateway, for integrations that used to call upstreams.
 
-from snapshots.client import SnapshotsClient
+from snapshots_client import SnapshotsClient
 
 with SnapshotsClient() as snapshots:  # SNAPSHOTS_URL, SNAPSHOTS_TOKEN
     users = snapshots.pagerduty_schedule_users("PSCH001")
 """
 
-from snapshots.client.aio import AsyncSnapshotsClient
-from snapshots.client.errors import (
+from snapshots_client.aio import AsyncSnapshotsClient
+from snapshots_client.errors import (
     BadRequest,
     ClientConfigError,
     Conflict,
@@ -20,7 +20,7 @@ from snapshots.client.errors import (
     Unauthorized,
     Unavailable,
 )
-from snapshots.client.models import (
+from snapshots_client.models import (
     EscalationPolicy,
     EscalationRule,
     GitHubAccount,
@@ -35,8 +35,16 @@ from snapshots.client.models import (
     PagerDutyReference,
     PagerDutyUser,
 )
-from snapshots.client.sync import SnapshotsClient
-from snapshots.wire import Freshness, History, KeyRefresh, RefreshStarted, Run, Snapshot, Version
+from snapshots_client.sync import SnapshotsClient
+from snapshots_client.wire import (
+    Freshness,
+    History,
+    KeyRefresh,
+    RefreshStarted,
+    Run,
+    Snapshot,
+    Version,
+)
 
 __all__ = [
     "AsyncSnapshotsClient",

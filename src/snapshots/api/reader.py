@@ -8,7 +8,6 @@ Every snapshot response carries `ETag` (the content hash), `Last-Modified` (fetc
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any, Literal
 
@@ -25,11 +24,12 @@ from snapshots.deadline import within
 from snapshots.errors import KeyLimitReached, RefreshTooSoon, Unavailable, UpstreamNotFound
 from snapshots.handles import RefreshService
 from snapshots.logs import get_logger
-from snapshots.reads import ReadTracker
+from snapshots.read_times import ReadTracker
 from snapshots.registry import Registry
 from snapshots.store import Latest, Store
 from snapshots.store.errors import STORE_UNANSWERED
-from snapshots.wire import Freshness
+from snapshots_client.http_caching import etag_matches, freshness_headers
+from snapshots_client.wire import Freshness
 
 Body = Literal["envelope", "data"]
 _encode = msgspec.json.Encoder().encode
@@ -37,14 +37,6 @@ log = get_logger(__name__)
 
 STORE_WAIT_SECONDS = 2.0
 """How long a read waits for the database when memory holds an older snapshot to serve."""
-
-
-def _etag_matches(header: str, etag: str) -> bool:
-    """If-None-Match uses the weak comparison: W/ prefixes are ignored (RFC 9110 13.1.2)."""
-    if header == etag or header.strip() == "*":  # the client's own ETag back: the usual case
-        return True
-    bare = etag.removeprefix("W/")
-    return any(candidate.strip().removeprefix("W/") == bare for candidate in header.split(","))
 
 
 class SnapshotReader:
@@ -204,17 +196,11 @@ class SnapshotReader:
         stale = age > entry.ttl_seconds
         headers = [
             *entry.static_headers,
-            ("age", str(int(age))),
-            (
-                "cache-control",
-                f"max-age={max(0, math.floor(entry.ttl_seconds - age))}, "
-                f"stale-if-error={self._stale_if_error}",
-            ),
-            ("x-snapshot-stale", "true" if stale else "false"),
+            *freshness_headers(age, entry.ttl_seconds, self._stale_if_error),
             *(extra_headers or {}).items(),
         ]
         condition = _header(request.scope, b"if-none-match")
-        if condition is not None and _etag_matches(condition, entry.etag):
+        if condition is not None and etag_matches(condition, entry.etag):
             self.metrics.read(entry.dataset, "not_modified")
             return ASGIResponse(status_code=304, headers=headers)
         self.metrics.read(entry.dataset, "stale" if stale else how)

@@ -240,3 +240,42 @@ def test_default_budget_applies_when_none_is_configured(tmp_path: Path) -> None:
 
     assert registry.providers["github"].budget_limit == BudgetLimit(4500, 3600.0)
     assert registry.providers["jira"].budget_limit == BudgetLimit(1, 1.0)
+
+
+_HTTP = '[providers.status]\nkind = "http"\nbase_url = "https://s.example"\n'
+_URL = _HTTP + '[datasets."status.c"]\nurl = "/c/{key}"\nttl = "1m"\n'
+_LOOSE = _URL + 'key_pattern = ".*"\n'
+
+
+@pytest.mark.parametrize(
+    ("dataset", "table", "key"),
+    [
+        ("github.repo", '[datasets."github.repo"]\n', "acme/.."),
+        ("github.repo_collaborators", '[datasets."github.repo_collaborators"]\n', "acme/."),
+        ("status.c", _URL, "a/../b"),
+        ("status.c", _URL, "a/./b"),
+        ("status.c", _URL, "a/.."),
+        ("status.c", _LOOSE, ".."),
+        ("status.c", _LOOSE, "../etc"),
+        ("github.mine", '[datasets."github.mine"]\nfetch = "json:dumps"\nttl = "1m"\n', "a/.."),
+    ],
+)
+def test_keys_with_dot_segments_are_refused_for_every_kind(
+    tmp_path: Path, dataset: str, table: str, key: str
+) -> None:
+    """'.' and '..' segments would climb out of the upstream path the key is put in, whatever
+    the dataset's key pattern admits: refused in `keys` and on reads."""
+    header = f'[datasets."{dataset}"]\n'
+    path = _write(tmp_path, table.replace(header, f'{header}keys = ["{key}"]\n'))
+
+    with pytest.raises(ConfigError) as raised:
+        _registry(path)
+
+    message = raised.value.message
+    assert message.startswith(f'{path}: datasets."{dataset}".keys: key {key!r} is not a valid')
+    assert "'.' or '..' path segment" in message
+    assert "\n" not in message
+    registered = _registry(_write(tmp_path, table)).dataset(dataset)
+    with pytest.raises(MalformedKey, match=r"'\.' or '\.\.' path segment"):
+        registered.check_key(key)
+    registered.check_key(key.replace(".", "x"))  # the same shape without dot segments is fine

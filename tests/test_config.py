@@ -76,6 +76,23 @@ def test_env_overrides_apply_to_a_provider_missing_from_the_file(tmp_path: Path)
     assert registry.providers["pagerduty"].settings.base_url == "https://api.pagerduty.com"
 
 
+def test_unset_variable_in_base_url_is_an_error_not_the_public_default(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[providers.pd-eu]\nkind = "pagerduty"\nbase_url = "${PD_EU_URL}"\n')
+
+    with pytest.raises(ConfigError) as raised:
+        _registry(path, {"SNAPSHOTS_PD_EU_TOKEN": "t"})
+
+    assert raised.value.message == (
+        f"{path}: providers.pd-eu.base_url: ${{PD_EU_URL}} is not set in the environment;"
+        " set PD_EU_URL (or SNAPSHOTS_PD_EU_BASE_URL)"
+    )
+    for env in (
+        {"PD_EU_URL": "https://pd.internal"},
+        {"SNAPSHOTS_PD_EU_BASE_URL": "https://pd.internal"},
+    ):
+        assert _registry(path, env).providers["pd-eu"].settings.base_url == "https://pd.internal"
+
+
 def test_token_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "pd.token").write_text("from-file\n")
     path = _write(tmp_path, '[providers.pagerduty]\ntoken_file = "pd.token"\n')

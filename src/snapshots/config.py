@@ -240,6 +240,18 @@ def _provider_table(
     for key in ("base_url", "token", "email"):
         if key in table:
             table[key] = _expand_env(table[key], env)
+    raw_url = raw.get("base_url")
+    if isinstance(raw_url, str) and not env.get(prefix + "BASE_URL"):
+        # Unlike an unset token (the provider is disabled), an unset base_url would silently
+        # become the public default: a private deployment's requests sent to the public API.
+        unset = [n for n in _ENV_REF.findall(raw_url) if not env.get(n)]
+        if unset:
+            raise fail(
+                file,
+                f"{where}.base_url",
+                f"${{{unset[0]}}} is not set in the environment; set {unset[0]}"
+                f" (or {prefix}BASE_URL)",
+            )
     for key in ("base_url", "token", "budget"):
         if env.get(prefix + key.upper()):
             table[key] = env[prefix + key.upper()]

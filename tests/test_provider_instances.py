@@ -184,6 +184,22 @@ keys = ["all"]
             "key_pattern: only for user-defined datasets",
         ),
         (
+            '[providers.pd-eu]\nkind = "pagerduty"\n[providers.pd_eu]\nkind = "pagerduty"\n',
+            "providers.pd_eu: clashes with providers.pd-eu: both would use the environment"
+            " variables SNAPSHOTS_PD_EU_*; rename one of them",
+        ),
+        (
+            '[providers.gh-x]\nkind = "github"\n[providers.gh_x]\nkind = "http"\n'
+            'base_url = "https://x.example"\n',
+            "providers.gh_x: clashes with providers.gh-x",
+        ),
+        (
+            '[providers.x]\nkind = "pagerduty"\n[providers.x_schedule]\nkind = "directory"\n'
+            'base_url = "https://d.example"\n',
+            "providers.x_schedule: clashes with providers.x: both would use the OpenAPI"
+            " operation id x_schedule_users",
+        ),
+        (
             '[providers.snapshots]\nkind = "pagerduty"\n',
             "'snapshots' is reserved for the API's own routes",
         ),
@@ -193,7 +209,7 @@ def test_instance_mistakes_fail_with_the_file_key_and_problem(
     tmp_path: Path, text: str, expected: str
 ) -> None:
     path = _write(tmp_path, text)
-    kinds = (*BUILT_IN, DIRECTORY) if "page_size = 500" in text else BUILT_IN
+    kinds = (*BUILT_IN, DIRECTORY) if '"directory"' in text else BUILT_IN
 
     with pytest.raises(ConfigError) as raised:
         Registry.from_config(load_jobs(path, env={}, kinds=kinds))

@@ -380,6 +380,24 @@ def _dataset(
     return DatasetConfig(name, instance, definition, settings, options)
 
 
+def _refuse_clashes(providers: Mapping[str, ProviderConfig], file: Path) -> None:
+    """Two instances must not share environment variables or OpenAPI operation ids (pd-eu and
+    pd_eu would both read SNAPSHOTS_PD_EU_TOKEN, and the API document could not be built)."""
+    seen: dict[str, str] = {}
+    for name, provider in sorted(providers.items()):
+        claims = [(env_prefix(name) + "*", "environment variables")]
+        claims += [(r.operation_id(name), "OpenAPI operation id") for r in provider.kind.routes]
+        for claim, what in claims:
+            other = seen.setdefault(claim, name)
+            if other != name:
+                raise fail(
+                    file,
+                    f"providers.{name}",
+                    f"clashes with providers.{other}: both would use the {what} {claim};"
+                    " rename one of them",
+                )
+
+
 def load_jobs(
     path: Path,
     env: Mapping[str, str] | None = None,
@@ -414,5 +432,6 @@ def load_jobs(
         if kind.default_base_url is not None and kind.name not in tables:
             tables[kind.name] = {}
     providers = {n: _provider(n, t, known, path, env) for n, t in sorted(tables.items())}
+    _refuse_clashes(providers, path)
     datasets = {n: _dataset(n, t, providers, path) for n, t in top.datasets.items()}
     return JobsConfig(path, providers, datasets, top.service, api)

@@ -8,7 +8,6 @@ direct API call changes only its base URL and token.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from litestar import Request, get
@@ -46,7 +45,7 @@ def routes_for(registry: Registry) -> list[HTTPRouteHandler]:
                 responses=ERROR_RESPONSES,
                 opt={"role": "reader"},
                 name=f"{instance}.{route.dataset}.bare",
-                operation_id=re.sub(r"\W", "_", f"{instance}_{route.dataset}"),
+                operation_id=route.operation_id(instance),
                 summary=route.summary,
                 description=f"{route.summary} (`{dataset}`, key `{route.key}`)",
             )(_bare_handler(dataset, route))

@@ -106,6 +106,10 @@ class BareRoute:
     def key_from(self, params: Mapping[str, Any]) -> str:
         return self.key.format_map({k: str(v) for k, v in params.items()})
 
+    def operation_id(self, instance: str) -> str:
+        """The route's OpenAPI operation id on `instance` (unique across instances)."""
+        return re.sub(r"\W", "_", f"{instance}_{self.dataset}")
+
 
 @dataclass(frozen=True)
 class ProviderKind:

@@ -138,6 +138,12 @@ def test_secret_never_shows_in_repr_or_str() -> None:
         ("[service]\nrefresh_ahead = 2\n", "service.refresh_ahead: must be a number between"),
         ("[providers\n", "not valid TOML"),
         (
+            '[datasets."pagerduty.schedule_users"]\nttl = "100000000d"\n',
+            "ttl: bad duration '100000000d': it must be at most 365d",
+        ),
+        ('[service]\nkeep_runs = "366d"\n', "keep_runs: bad duration '366d': it must be at most"),
+        ('[providers.pagerduty]\nbudget = "1/9999d"\n', "budget: bad duration '9999d'"),
+        (
             '[providers.status]\nkind = "http"\n',
             "providers.status.base_url: required for a provider of kind http",
         ),
@@ -215,6 +221,14 @@ def test_durations_parse_to_seconds(text: str, seconds: float) -> None:
 @pytest.mark.parametrize("text", ["", "5", "m", "-1s", "0s", "1w"])
 def test_bad_durations_say_the_format(text: str) -> None:
     with pytest.raises(ValueError, match=r"like '30s'|greater than zero"):
+        parse_duration(text)
+
+
+@pytest.mark.parametrize("text", ["366d", "8785h", "1" + "0" * 400 + "s"])
+def test_durations_past_a_year_are_refused(text: str) -> None:
+    """A huge ttl used to pass and raise OverflowError in datetime arithmetic at runtime."""
+    assert parse_duration("365d") == 365 * 86400.0
+    with pytest.raises(ValueError, match="at most 365d"):
         parse_duration(text)
 
 

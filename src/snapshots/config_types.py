@@ -16,6 +16,7 @@ from snapshots.shrink import ShrinkGuard
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_DURATION_SECONDS = 365 * 86400.0  # longer ones overflow datetime arithmetic, or are typos
 _BUDGET = re.compile(r"^\s*(\d+)\s*/\s*(.+)$")
 
 
@@ -27,6 +28,8 @@ def parse_duration(text: str) -> float:
     seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds <= 0:
         raise ValueError(f"bad duration {text!r}: it must be greater than zero")
+    if not seconds <= MAX_DURATION_SECONDS:
+        raise ValueError(f"bad duration {text!r}: it must be at most 365d")
     return seconds
 
 

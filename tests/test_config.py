@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from snapshots.api.auth import TokenStore, create_token
 from snapshots.config import BudgetLimit, Secret, load_jobs, parse_duration
 from snapshots.errors import ConfigError, MalformedKey
 from snapshots.registry import Registry
@@ -137,6 +138,16 @@ def test_secret_never_shows_in_repr_or_str() -> None:
         ('[providers.pagerduty]\ntoken_file = "missing.token"\n', "token_file: cannot read"),
         ("[service]\nrefresh_ahead = 2\n", "service.refresh_ahead: must be a number between"),
         ("[providers\n", "not valid TOML"),
+        # $ in a pattern lets a trailing newline through; these are matched in full.
+        ('[providers."pd-eu\\n"]\nkind = "pagerduty"\n', "instance names are lower-case"),
+        (
+            '[datasets."github.mine"]\nfetch = "json:dumps\\n"\nttl = "1m"\n',
+            "fetch: must be 'package.module:function'",
+        ),
+        (
+            '[providers.pagerduty]\nbase_url = "https://api.pagerduty.com\\n"\n',
+            "base_url: must be an http:// or https:// URL",
+        ),
         (
             '[datasets."pagerduty.schedule_users"]\nttl = "100000000d"\n',
             "ttl: bad duration '100000000d': it must be at most 365d",
@@ -310,3 +321,13 @@ def test_keys_with_dot_segments_are_refused_for_every_kind(
     with pytest.raises(MalformedKey, match=r"'\.' or '\.\.' path segment"):
         registered.check_key(key)
     registered.check_key(key.replace(".", "x"))  # the same shape without dot segments is fine
+
+
+def test_a_token_name_with_a_trailing_newline_is_refused(tmp_path: Path) -> None:
+    """It would split its line of the tokens file in two, and no token would load again."""
+    tokens = tmp_path / "tokens"
+    create_token(tokens, "bot", "reader")
+
+    with pytest.raises(ConfigError, match="token name 'bot2\\\\n'"):
+        create_token(tokens, "bot2\n", "reader")
+    assert len(TokenStore.load(tokens)._entries) == 1

@@ -9,6 +9,7 @@ instance of its own name, configured or not, so `SNAPSHOTS_<KIND>_TOKEN` alone e
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -205,9 +206,11 @@ def _provider_table(
     if not isinstance(raw, dict):
         raise fail(file, where, f"must be a table, got {type(raw).__name__}")
     table = dict(raw)
-    if not _INSTANCE.match(name):
+    if not _INSTANCE.fullmatch(name):
         raise fail(
-            file, where, "instance names are lower-case letters, digits, - and _, like 'pd-eu'"
+            file,
+            f"providers.{json.dumps(name)}",  # quoted as in TOML: it may hold any character
+            "instance names are lower-case letters, digits, - and _, like 'pd-eu'",
         )
     if name in _RESERVED:
         raise fail(

@@ -94,6 +94,31 @@ def test_unset_variable_in_base_url_is_an_error_not_the_public_default(tmp_path:
         assert _registry(path, env).providers["pd-eu"].settings.base_url == "https://pd.internal"
 
 
+@pytest.mark.parametrize(
+    ("text", "env"),
+    [
+        ('[providers.pd-eu]\nkind = "pagerduty"\nbase_url = "https://u:hunter2@pd.example"\n', {}),
+        (
+            '[providers.pd-eu]\nkind = "pagerduty"\n',
+            {"SNAPSHOTS_PD_EU_BASE_URL": "https://u:hunter2@pd.example/api"},
+        ),
+    ],
+)
+def test_credentials_in_base_url_are_refused_and_not_shown(
+    tmp_path: Path, text: str, env: dict[str, str]
+) -> None:
+    """base_url is shown by GET /api/v1/providers and the status page; a token is a Secret."""
+    path = _write(tmp_path, text)
+
+    with pytest.raises(ConfigError) as raised:
+        _registry(path, env)
+
+    message = raised.value.message
+    assert message.startswith(f"{path}: providers.pd-eu.base_url: must not hold a user name")
+    assert "put the credential in token" in message
+    assert "hunter2" not in message
+
+
 def test_token_file_is_read_relative_to_the_config(tmp_path: Path) -> None:
     (tmp_path / "pd.token").write_text("from-file\n")
     path = _write(tmp_path, '[providers.pagerduty]\ntoken_file = "pd.token"\n')

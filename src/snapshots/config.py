@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union
+from urllib.parse import urlsplit
 
 import msgspec
 import platformdirs
@@ -281,6 +282,14 @@ def _provider(
     settings: ProviderSettings = decode(
         table, union, file=file, where=f"providers.{name}", others=others, shape=kind.settings
     )
+    if settings.base_url is not None and "@" in urlsplit(settings.base_url).netloc:
+        # The URL is shown (GET /api/v1/providers, the status page) and logged; a token is not.
+        raise fail(
+            file,
+            f"providers.{name}.base_url",
+            "must not hold a user name or password (user:pass@host); put the credential in"
+            " token or token_file",
+        )
     if settings.base_url is None and kind.default_base_url is not None:
         settings = msgspec.structs.replace(settings, base_url=kind.default_base_url)
     if kind.check_settings is not None and (settings.token is not None or not kind.needs_token):

@@ -163,6 +163,20 @@ def test_secret_never_shows_in_repr_or_str() -> None:
         ('[providers.pagerduty]\ntoken_file = "missing.token"\n', "token_file: cannot read"),
         ("[service]\nrefresh_ahead = 2\n", "service.refresh_ahead: must be a number between"),
         ("[providers\n", "not valid TOML"),
+        (
+            '[datasets."pagerduty.schedule_users"]\nfetch = "json:dumps"\n',
+            'datasets."pagerduty.schedule_users".fetch: schedule_users is a built-in dataset of'
+            " pagerduty, fetched by the kind; remove fetch",
+        ),
+        (
+            '[datasets."pagerduty.schedule_users"]\ntll = "5m"\n',
+            "unknown key 'tll' (known keys: fetch, idle_retire, keep, key_example, key_pattern,"
+            " keys, max_keys, min_refresh_interval, negative_ttl, shrink_guard, ttl)",
+        ),
+        (
+            '[datasets."pagerduty.schedule_users"]\njql = "x"\n',
+            "jql: not a setting of pagerduty.schedule_users (its own settings: none)",
+        ),
         # $ in a pattern lets a trailing newline through; these are matched in full.
         ('[providers."pd-eu\\n"]\nkind = "pagerduty"\n', "instance names are lower-case"),
         (

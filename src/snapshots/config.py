@@ -310,6 +310,13 @@ def _definition(
     local = name.split(".", 1)[1]
     own = provider.kind.dataset(local)
     if own is not None:
+        if settings.fetch is not None:
+            raise fail(
+                file,
+                f"{where}.fetch",
+                f"{local} is a built-in dataset of {provider.kind.name}, fetched by the kind;"
+                " remove fetch, or give your dataset a name of its own",
+            )
         return own
     if settings.fetch is not None:
         return custom.dataset_definition(local, settings.fetch, file, where)
@@ -357,6 +364,7 @@ def _dataset(
         file=file,
         where=where,
         others=others,
+        common=common,
     )
     if settings.key_pattern is not None:
         try:

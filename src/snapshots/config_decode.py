@@ -57,16 +57,20 @@ def decode(
     where: str,
     others: Iterable[tuple[str, type]] = (),
     shape: type | None = None,
+    common: Iterable[str] = (),
 ) -> Any:
     """`raw` as `kind`, or ConfigError "file: where.key: problem".
 
     `others` are (name, struct) pairs of sibling kinds: a key one of them accepts is reported
     as "not a setting of <this one>" rather than as an unknown key. `shape`: the struct that
-    errors are explained by, when `kind` is a union of them."""
+    errors are explained by, when `kind` is a union of them. `common`: keys the same table
+    accepts besides `kind`'s (decoded elsewhere), listed among the known keys."""
     try:
         return msgspec.convert(raw, kind, dec_hook=dec_hook, strict=True)
     except msgspec.ValidationError as exc:
-        raise _config_error(str(exc), shape or kind, file, where, list(others)) from None
+        raise _config_error(
+            str(exc), shape or kind, file, where, list(others), set(common)
+        ) from None
 
 
 def fail(file: Path, where: str, what: str) -> ConfigError:
@@ -74,7 +78,12 @@ def fail(file: Path, where: str, what: str) -> ConfigError:
 
 
 def _config_error(
-    message: str, kind: Any, file: Path, where: str, others: list[tuple[str, type]]
+    message: str,
+    kind: Any,
+    file: Path,
+    where: str,
+    others: list[tuple[str, type]],
+    common: set[str],
 ) -> ConfigError:
     match = _AT.match(message)
     assert match is not None
@@ -85,12 +94,13 @@ def _config_error(
         name = unknown.group("name")
         own = _struct_at(kind, path)
         if any(name in field_names(other) for _, other in others):
-            mine = ", ".join(sorted(field_names(own))) if own else "none"
+            mine = ", ".join(sorted(field_names(own) if own else ())) or "none"
             label = where.split(".", 1)[-1].strip('"')
             return fail(
                 file, f"{dotted}.{name}", f"not a setting of {label} (its own settings: {mine})"
             )
-        known = ", ".join(sorted(field_names(own))) if own else ""
+        top = common if not path else set()
+        known = ", ".join(sorted(top.union(field_names(own) if own else ()))) or "none"
         return fail(file, dotted, f"unknown key {name!r} (known keys: {known})")
     if what.startswith("Invalid value") or what.startswith("Invalid enum value"):
         choices = _choices(kind, path)

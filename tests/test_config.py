@@ -161,7 +161,30 @@ def test_secret_never_shows_in_repr_or_str() -> None:
             "base_url: must be an http:// or https:// URL",
         ),
         ('[providers.pagerduty]\ntoken_file = "missing.token"\n', "token_file: cannot read"),
-        ("[service]\nrefresh_ahead = 2\n", "service.refresh_ahead: must be a number between"),
+        ("[service]\nrefresh_ahead = 2\n", ": service.refresh_ahead: must be a number between"),
+        ("[providers]\npd-eu = 5\n", ": providers.pd-eu: must be a table, got integer"),
+        (
+            '[datasets]\n"pagerduty.x" = 5\n',
+            ': datasets."pagerduty.x": must be a table, got integer',
+        ),
+        (
+            '[datasets."pagerduty.schedule_users"]\nkeys = [""]\n',
+            'datasets."pagerduty.schedule_users".keys: must be a list of non-empty strings',
+        ),
+        (
+            "[providers.pagerduty]\ntoken_file = 5\n",
+            "providers.pagerduty.token_file: must be a string, got integer",
+        ),
+        ("[api]\ntokens_file = 5\n", ": api.tokens_file: must be a string, got integer"),
+        (
+            '[providers.jira]\ndeployment = "dc"\n',
+            "providers.jira.deployment: must be one of cloud, server",
+        ),
+        ("[providers.jira]\ndeployment = 5\n", "deployment: must be one of cloud, server"),
+        (
+            '[providers.s]\nkind = "http"\nbase_url = "https://s.example"\nheaders = { X = 1 }\n',
+            "providers.s.headers: must be a table of strings",
+        ),
         ("[providers\n", "not valid TOML"),
         (
             '[datasets."pagerduty.schedule_users"]\nfetch = "json:dumps"\n',

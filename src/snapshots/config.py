@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 import msgspec
 import platformdirs
 
-from snapshots.config_decode import decode, fail
+from snapshots.config_decode import TOP_LEVEL, decode, fail, toml_type
 from snapshots.config_types import (
     BudgetLimit,
     DatasetSettings,
@@ -91,8 +91,8 @@ class _File(msgspec.Struct, forbid_unknown_fields=True):
 
     service: ServiceSettings = msgspec.field(default_factory=ServiceSettings)
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
-    providers: dict[str, dict[str, Any]] = {}
-    datasets: dict[str, dict[str, Any]] = {}
+    providers: dict[str, Any] = {}  # each value is checked where its name can be shown
+    datasets: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -205,7 +205,7 @@ def _provider_table(
     """The instance's table with its kind set, env overrides and ${VAR}s applied, the token file read."""
     where = f"providers.{name}"
     if not isinstance(raw, dict):
-        raise fail(file, where, f"must be a table, got {type(raw).__name__}")
+        raise fail(file, where, f"must be a table, got {toml_type(raw)}")
     table = dict(raw)
     if not _INSTANCE.fullmatch(name):
         raise fail(
@@ -345,7 +345,7 @@ def _dataset(
         known = ", ".join(sorted(providers))
         raise fail(file, where, f"unknown provider {instance!r} (known providers: {known})")
     if not isinstance(raw, dict):
-        raise fail(file, where, f"must be a table, got {type(raw).__name__}")
+        raise fail(file, where, f"must be a table, got {toml_type(raw)}")
     provider = providers[instance]
     common = set(DatasetSettings.__struct_fields__)
     settings: DatasetSettings = decode(
@@ -436,7 +436,7 @@ def load_jobs(
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    top: _File = decode(raw, _File, file=path, where="top level")
+    top: _File = decode(raw, _File, file=path, where=TOP_LEVEL)
     api = top.api
     tokens_file = env.get("SNAPSHOTS_TOKENS_FILE")  # a mounted secret in a container
     if tokens_file:

@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>[^`]+)`")
-_EXPECTED = re.compile(r"Expected `(?P<type>\w+)`(?:, got `(?P<got>\w+)`)?")
+_EXPECTED = re.compile(r"Expected `(?P<type>[\w |]+)`(?:, got `(?P<got>\w+)`)?")
 _BOUND = re.compile(r"Expected `(?P<type>\w+)` (?P<op>[<>]=?) (?P<value>\S+)")
 _NOUNS = {
     "str": "a string",
@@ -29,6 +29,14 @@ _NOUNS = {
     "object": "a table",
 }
 _TOML_TYPES = {"str": "string", "int": "integer", "float": "float", "bool": "boolean"}
+_PY_TOML_TYPES = {**_TOML_TYPES, "list": "array", "dict": "table"}
+TOP_LEVEL = "top level"  # the `where` of the file's own keys, which are named bare
+
+
+def toml_type(value: object) -> str:
+    """A TOML value's type in TOML's words (integer, not int)."""
+    name = type(value).__name__
+    return _PY_TOML_TYPES.get(name, name)
 
 
 def dec_hook(kind: type, value: object) -> object:
@@ -113,6 +121,14 @@ def _config_error(
             joiner = ("from", "to") if noun == "a whole number" else ("between", "and")
             return fail(file, dotted, f"must be {noun} {joiner[0]} {low:g} {joiner[1]} {high:g}")
         return fail(file, dotted, f"must be {noun} {bound.group('op')} {bound.group('value')}")
+    if "length >= 1" in what:
+        return fail(
+            file,
+            _dotted(where, re.sub(r"\[\d+\]$", "", path)),
+            "must be a list of non-empty strings",
+        )
+    if path.endswith("[...]"):  # a value of a table of strings (headers, params)
+        return fail(file, _dotted(where, path[: -len("[...]")]), "must be a table of strings")
     if "matching regex" in what:
         for pattern, hint in PATTERN_HINTS.items():
             if repr(pattern) in what:
@@ -120,16 +136,17 @@ def _config_error(
         return fail(file, dotted, "has the wrong format")
     expected = _EXPECTED.match(what)
     if expected:
-        noun = _NOUNS.get(expected.group("type"), expected.group("type"))
+        choices = _choices(kind, path)
+        types = [t for t in expected.group("type").split(" | ") if t != "null"]
+        if choices:
+            noun = f"one of {choices}"
+        elif re.search(r"\[\d+\]$", path) and types == ["str"]:
+            dotted, noun = _dotted(where, path), "a list of non-empty strings"
+        else:
+            noun = " or ".join(_NOUNS.get(t, t) for t in types) or "unset"
         got = expected.group("got")
         return fail(
             file, dotted, f"must be {noun}" + (f", got {_TOML_TYPES.get(got, got)}" if got else "")
-        )
-    if "length >= 1" in what:
-        return fail(
-            file,
-            _dotted(where, re.sub(r"\[\d+\]$", "", path)),
-            "must be a list of non-empty strings",
         )
     if what.startswith("Object missing required field"):
         name = what.split("`")[1]
@@ -139,6 +156,8 @@ def _config_error(
 
 def _dotted(where: str, path: str) -> str:
     keys = re.sub(r"\[\d+\]", "", path).strip(".")
+    if where == TOP_LEVEL and keys:
+        return keys
     return f"{where}.{keys}" if keys else where
 
 

@@ -262,6 +262,16 @@ def test_secret_never_shows_in_repr_or_str() -> None:
             "key_pattern: is not a valid regular expression",
         ),
         ('[datasets."nodot"]\n', "dataset names are 'provider.dataset'"),
+        ('[datasets."github.a/b"]\n', 'datasets."github.a/b": dataset names after the instance'),
+        ('[datasets."github.my repo"]\n', "dataset names after the instance are lower-case"),
+        ('[datasets."github.repo.x"]\n', "dataset names after the instance are lower-case"),
+        ('[datasets."github.Repo"]\n', "dataset names after the instance are lower-case"),
+        (
+            '[providers.s]\nkind = "http"\nbase_url = "https://s.example"\n'
+            '[datasets."s.my/list"]\nurl = "/l"\nttl = "1m"\n',
+            'datasets."s.my/list": dataset names after the instance are lower-case',
+        ),
+        ('[datasets."github.x\\n"]\n', 'datasets."github.x\\n": dataset names after'),
     ],
 )
 def test_broken_config_fails_with_the_file_key_and_problem(

@@ -53,6 +53,7 @@ __all__ = [
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _INSTANCE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_DATASET = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # after "<instance>."
 # An instance's routes live at /api/v1/<instance>/..., beside the API's own.
 _RESERVED = {"datasets", "history", "latest", "providers", "refresh", "runs", "snapshots", "worker"}
 
@@ -341,6 +342,13 @@ def _dataset(
             (f"{p}.{d.name}" for p, c in sorted(providers.items()) for d in c.kind.datasets), "a.b"
         )
         raise fail(file, where, f"dataset names are 'provider.dataset', like {example!r}")
+    if not _DATASET.fullmatch(local):
+        raise fail(
+            file,
+            f"datasets.{json.dumps(name)}",  # quoted: it may hold any character
+            "dataset names after the instance are lower-case letters, digits, - and _,"
+            " like 'pd-eu.schedule_users'",
+        )
     if instance not in providers:
         known = ", ".join(sorted(providers))
         raise fail(file, where, f"unknown provider {instance!r} (known providers: {known})")

@@ -114,9 +114,57 @@ def test_credentials_in_base_url_are_refused_and_not_shown(
         _registry(path, env)
 
     message = raised.value.message
-    assert message.startswith(f"{path}: providers.pd-eu.base_url: must not hold a user name")
+    assert message.startswith(f"{path}: providers.pd-eu.base_url")
+    assert "must not hold a user name" in message
     assert "put the credential in token" in message
     assert "hunter2" not in message
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        (
+            '[providers.pagerduty]\ntoken = "t"\ntoken_file = "pd.token"\n',
+            {},
+            "providers.pagerduty.token_file: set token or token_file, not both",
+        ),
+        (
+            '[providers.pagerduty]\ntoken = "${PD_TOKEN"\n',
+            {"PD_TOKEN": "t"},
+            "providers.pagerduty.token: has a '${' that is not a reference; write ${NAME}",
+        ),
+        (
+            '[providers.pagerduty]\nbase_url = "https://${HOST/api"\n',
+            {"HOST": "h"},
+            "providers.pagerduty.base_url: has a '${' that is not a reference",
+        ),
+        (
+            "[providers.pagerduty]\n",
+            {"SNAPSHOTS_PAGERDUTY_BUDGET": "lots"},
+            "providers.pagerduty.budget (from SNAPSHOTS_PAGERDUTY_BUDGET): bad budget 'lots'",
+        ),
+        (
+            '[providers.pagerduty]\nbase_url = "${PD_URL}"\n',
+            {"PD_URL": "pd.internal"},
+            "providers.pagerduty.base_url (from PD_URL): must be an http:// or https:// URL",
+        ),
+        (
+            '[providers.jira]\nemail = "${JIRA_EMAIL}"\n',
+            {"SNAPSHOTS_JIRA_BASE_URL": "https://acme.atlassian.net", "SNAPSHOTS_JIRA_TOKEN": "t"},
+            "providers.jira.email (from JIRA_EMAIL): required for Jira Cloud",
+        ),
+    ],
+)
+def test_token_sources_and_env_values_are_checked_and_named(
+    tmp_path: Path, text: str, env: dict[str, str], expected: str
+) -> None:
+    (tmp_path / "pd.token").write_text("from-file\n")
+    path = _write(tmp_path, text)
+
+    with pytest.raises(ConfigError) as raised:
+        _registry(path, env)
+
+    assert raised.value.message.startswith(f"{path}: {expected}")
 
 
 def test_token_file_is_read_relative_to_the_config(tmp_path: Path) -> None:

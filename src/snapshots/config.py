@@ -180,10 +180,16 @@ def env_prefix(instance: str) -> str:
     return "SNAPSHOTS_" + re.sub(r"[^A-Z0-9]", "_", instance.upper()) + "_"
 
 
-def _expand_env(value: object, env: Mapping[str, str]) -> object:
+def _expand_env(value: object, env: Mapping[str, str], file: Path, where: str) -> object:
     """Replace ${VAR} with the environment's value; an empty result counts as unset."""
     if not isinstance(value, str):
         return value
+    if "${" in _ENV_REF.sub("", value):
+        raise fail(
+            file,
+            where,
+            "has a '${' that is not a reference; write ${NAME} (letters, digits and _)",
+        )
     expanded = _ENV_REF.sub(lambda m: env.get(m.group(1), ""), value)
     return expanded or None
 
@@ -202,8 +208,9 @@ def _token_source(table: Mapping[str, Any], name: str) -> str:
 
 def _provider_table(
     name: str, raw: object, kinds: Mapping[str, ProviderKind], file: Path, env: Mapping[str, str]
-) -> dict[str, Any]:
-    """The instance's table with its kind set, env overrides and ${VAR}s applied, the token file read."""
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The instance's table with its kind set, env overrides and ${VAR}s applied, the token file
+    read; and the environment variable each key's value came from."""
     where = f"providers.{name}"
     if not isinstance(raw, dict):
         raise fail(file, where, f"must be a table, got {toml_type(raw)}")
@@ -241,10 +248,15 @@ def _provider_table(
             f"{name} is the name of a kind; give an instance of kind {kind} another name",
         )
     table["kind"] = kind
+    if "token" in table and "token_file" in table:
+        raise fail(file, f"{where}.token_file", "set token or token_file, not both")
     prefix = env_prefix(name)
+    sources: dict[str, str] = {}
     for key in ("base_url", "token", "email"):
         if key in table:
-            table[key] = _expand_env(table[key], env)
+            if isinstance(table[key], str) and _ENV_REF.search(table[key]):
+                sources[key] = ", ".join(_ENV_REF.findall(table[key]))
+            table[key] = _expand_env(table[key], env, file, f"{where}.{key}")
     raw_url = raw.get("base_url")
     if isinstance(raw_url, str) and not env.get(prefix + "BASE_URL"):
         # Unlike an unset token (the provider is disabled), an unset base_url would silently
@@ -260,6 +272,7 @@ def _provider_table(
     for key in ("base_url", "token", "budget"):
         if env.get(prefix + key.upper()):
             table[key] = env[prefix + key.upper()]
+            sources[key] = prefix + key.upper()
     if table.get("token") is None and isinstance(table.get("token_file"), str):
         token_path = (file.parent / Path(table["token_file"]).expanduser()).resolve()
         try:
@@ -270,24 +283,37 @@ def _provider_table(
             ) from None
     if isinstance(table.get("base_url"), str):
         table["base_url"] = table["base_url"].rstrip("/")
-    return {k: v for k, v in table.items() if v is not None}
+    return {k: v for k, v in table.items() if v is not None}, sources
 
 
 def _provider(
     name: str, raw: object, kinds: Mapping[str, ProviderKind], file: Path, env: Mapping[str, str]
 ) -> ProviderConfig:
-    table = _provider_table(name, raw, kinds, file, env)
+    table, sources = _provider_table(name, raw, kinds, file, env)
+
+    def where(key: str) -> str:
+        """The key, and the environment variable its value came from, if it did."""
+        source = f" (from {sources[key]})" if key in sources else ""
+        return f"providers.{name}.{key}{source}"
+
     kind = kinds[table["kind"]]
     union: Any = Union[tuple(k.settings for k in kinds.values())]  # noqa: UP007  tagged on kind
     others = [(k.name, k.settings) for k in kinds.values() if k is not kind]
-    settings: ProviderSettings = decode(
-        table, union, file=file, where=f"providers.{name}", others=others, shape=kind.settings
-    )
+    try:
+        settings: ProviderSettings = decode(
+            table, union, file=file, where=f"providers.{name}", others=others, shape=kind.settings
+        )
+    except ConfigError as exc:
+        for key in sources:
+            head = f"{file}: providers.{name}.{key}: "
+            if exc.message.startswith(head):
+                raise fail(file, where(key), exc.message[len(head) :]) from None
+        raise
     if settings.base_url is not None and "@" in urlsplit(settings.base_url).netloc:
         # The URL is shown (GET /api/v1/providers, the status page) and logged; a token is not.
         raise fail(
             file,
-            f"providers.{name}.base_url",
+            where("base_url"),
             "must not hold a user name or password (user:pass@host); put the credential in"
             " token or token_file",
         )
@@ -296,9 +322,7 @@ def _provider(
     if kind.check_settings is not None and (settings.token is not None or not kind.needs_token):
         problem = kind.check_settings(settings)
         if problem is not None:
-            raise fail(
-                file, f"providers.{name}.{problem.split(':', 1)[0]}", problem.split(": ", 1)[1]
-            )
+            raise fail(file, where(problem.split(":", 1)[0]), problem.split(": ", 1)[1])
     raw_table = raw if isinstance(raw, dict) else {}
     return ProviderConfig(name, kind, settings, _token_source(raw_table, name))
 

@@ -92,6 +92,33 @@ keys = ["PSCH003"]
     assert targets == [("pd-eu",)]
 
 
+def test_an_upstream_error_names_the_instance_whose_account_failed(
+    tmp_path: Path, start_gateway: StartGateway, simulator: Simulator
+) -> None:
+    """With two PagerDuty accounts, "pagerduty answered 401" does not say which token to fix."""
+    path = _write(
+        tmp_path,
+        f"""
+[providers.pagerduty]
+base_url = "{simulator.url}/pagerduty"
+token = "sim-pagerduty-token"
+[providers.pd-eu]
+kind = "pagerduty"
+base_url = "{simulator.url}/pagerduty"
+token = "revoked-token"
+[datasets."pagerduty.schedule_users"]
+[datasets."pd-eu.schedule_users"]
+""",
+    )
+    gateway = start_gateway(load_jobs(path, env={}))
+
+    failed = gateway.snapshot("pd-eu.schedule_users", "PSCH001")
+
+    assert failed.status_code == 503
+    assert failed.json()["error"]["last_error"].startswith("pd-eu: pagerduty answered 401")
+    assert gateway.snapshot("pagerduty.schedule_users", "PSCH001").status_code == 200
+
+
 def test_two_github_instances_on_one_host_keep_their_own_gates(
     tmp_path: Path, start_gateway: StartGateway, simulator: Simulator
 ) -> None:

@@ -187,6 +187,9 @@ keys = ["all"]
     assert gateway.snapshot("directory.users", "everyone").status_code == 400
     spec = gateway.http.get("/schema/openapi.json").json()
     assert "/api/v1/directory/users" in spec["paths"]
+    # The pagerduty, github and jira instances exist, but none of their datasets is configured.
+    unconfigured = ("/api/v1/pagerduty/", "/api/v1/github/", "/api/v1/jira/")
+    assert [p for p in spec["paths"] if p.startswith(unconfigured)] == []
 
 
 @pytest.mark.parametrize(

@@ -34,11 +34,14 @@ def _bare_handler(dataset: str, route: BareRoute) -> Any:
 
 
 def routes_for(registry: Registry) -> list[HTTPRouteHandler]:
-    """The bare routes of every provider instance in the registry."""
+    """The bare routes of every dataset configured in the registry (an unconfigured one would
+    answer only 404, so the OpenAPI document does not offer it)."""
     handlers: list[HTTPRouteHandler] = []
     for instance, provider in sorted(registry.providers.items()):
         for route in provider.kind.routes:
             dataset = f"{instance}.{route.dataset}"
+            if dataset not in registry.datasets:
+                continue
             handler = get(
                 f"/api/v1/{instance}{route.path}",
                 tags=["integrations"],

@@ -92,6 +92,33 @@ keys = ["PSCH003"]
     assert targets == [("pd-eu",)]
 
 
+def test_an_upstream_error_names_the_instance_whose_account_failed(
+    tmp_path: Path, start_gateway: StartGateway, simulator: Simulator
+) -> None:
+    """With two PagerDuty accounts, "pagerduty answered 401" does not say which token to fix."""
+    path = _write(
+        tmp_path,
+        f"""
+[providers.pagerduty]
+base_url = "{simulator.url}/pagerduty"
+token = "sim-pagerduty-token"
+[providers.pd-eu]
+kind = "pagerduty"
+base_url = "{simulator.url}/pagerduty"
+token = "revoked-token"
+[datasets."pagerduty.schedule_users"]
+[datasets."pd-eu.schedule_users"]
+""",
+    )
+    gateway = start_gateway(load_jobs(path, env={}))
+
+    failed = gateway.snapshot("pd-eu.schedule_users", "PSCH001")
+
+    assert failed.status_code == 503
+    assert failed.json()["error"]["last_error"].startswith("pd-eu: pagerduty answered 401")
+    assert gateway.snapshot("pagerduty.schedule_users", "PSCH001").status_code == 200
+
+
 def test_two_github_instances_on_one_host_keep_their_own_gates(
     tmp_path: Path, start_gateway: StartGateway, simulator: Simulator
 ) -> None:
@@ -160,6 +187,9 @@ keys = ["all"]
     assert gateway.snapshot("directory.users", "everyone").status_code == 400
     spec = gateway.http.get("/schema/openapi.json").json()
     assert "/api/v1/directory/users" in spec["paths"]
+    # The pagerduty, github and jira instances exist, but none of their datasets is configured.
+    unconfigured = ("/api/v1/pagerduty/", "/api/v1/github/", "/api/v1/jira/")
+    assert [p for p in spec["paths"] if p.startswith(unconfigured)] == []
 
 
 @pytest.mark.parametrize(
@@ -184,6 +214,22 @@ keys = ["all"]
             "key_pattern: only for user-defined datasets",
         ),
         (
+            '[providers.pd-eu]\nkind = "pagerduty"\n[providers.pd_eu]\nkind = "pagerduty"\n',
+            "providers.pd_eu: clashes with providers.pd-eu: both would use the environment"
+            " variables SNAPSHOTS_PD_EU_*; rename one of them",
+        ),
+        (
+            '[providers.gh-x]\nkind = "github"\n[providers.gh_x]\nkind = "http"\n'
+            'base_url = "https://x.example"\n',
+            "providers.gh_x: clashes with providers.gh-x",
+        ),
+        (
+            '[providers.x]\nkind = "pagerduty"\n[providers.x_schedule]\nkind = "directory"\n'
+            'base_url = "https://d.example"\n',
+            "providers.x_schedule: clashes with providers.x: both would use the OpenAPI"
+            " operation id x_schedule_users",
+        ),
+        (
             '[providers.snapshots]\nkind = "pagerduty"\n',
             "'snapshots' is reserved for the API's own routes",
         ),
@@ -193,7 +239,7 @@ def test_instance_mistakes_fail_with_the_file_key_and_problem(
     tmp_path: Path, text: str, expected: str
 ) -> None:
     path = _write(tmp_path, text)
-    kinds = (*BUILT_IN, DIRECTORY) if "page_size = 500" in text else BUILT_IN
+    kinds = (*BUILT_IN, DIRECTORY) if '"directory"' in text else BUILT_IN
 
     with pytest.raises(ConfigError) as raised:
         Registry.from_config(load_jobs(path, env={}, kinds=kinds))

@@ -9,6 +9,7 @@ instance of its own name, configured or not, so `SNAPSHOTS_<KIND>_TOKEN` alone e
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import tomllib
@@ -16,11 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Union
+from urllib.parse import urlsplit
 
 import msgspec
 import platformdirs
 
-from snapshots.config_decode import decode, fail
+from snapshots.config_decode import TOP_LEVEL, decode, fail, toml_type
 from snapshots.config_types import (
     BudgetLimit,
     DatasetSettings,
@@ -52,6 +54,7 @@ __all__ = [
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _INSTANCE = re.compile(r"^[a-z][a-z0-9_-]{0,39}$")
+_DATASET = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")  # after "<instance>."
 # An instance's routes live at /api/v1/<instance>/..., beside the API's own.
 _RESERVED = {"datasets", "history", "latest", "providers", "refresh", "runs", "snapshots", "worker"}
 
@@ -90,8 +93,8 @@ class _File(msgspec.Struct, forbid_unknown_fields=True):
 
     service: ServiceSettings = msgspec.field(default_factory=ServiceSettings)
     api: ApiSettings = msgspec.field(default_factory=ApiSettings)
-    providers: dict[str, dict[str, Any]] = {}
-    datasets: dict[str, dict[str, Any]] = {}
+    providers: dict[str, Any] = {}  # each value is checked where its name can be shown
+    datasets: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -178,10 +181,16 @@ def env_prefix(instance: str) -> str:
     return "SNAPSHOTS_" + re.sub(r"[^A-Z0-9]", "_", instance.upper()) + "_"
 
 
-def _expand_env(value: object, env: Mapping[str, str]) -> object:
+def _expand_env(value: object, env: Mapping[str, str], file: Path, where: str) -> object:
     """Replace ${VAR} with the environment's value; an empty result counts as unset."""
     if not isinstance(value, str):
         return value
+    if "${" in _ENV_REF.sub("", value):
+        raise fail(
+            file,
+            where,
+            "has a '${' that is not a reference; write ${NAME} (letters, digits and _)",
+        )
     expanded = _ENV_REF.sub(lambda m: env.get(m.group(1), ""), value)
     return expanded or None
 
@@ -200,15 +209,18 @@ def _token_source(table: Mapping[str, Any], name: str) -> str:
 
 def _provider_table(
     name: str, raw: object, kinds: Mapping[str, ProviderKind], file: Path, env: Mapping[str, str]
-) -> dict[str, Any]:
-    """The instance's table with its kind set, env overrides and ${VAR}s applied, the token file read."""
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """The instance's table with its kind set, env overrides and ${VAR}s applied, the token file
+    read; and the environment variable each key's value came from."""
     where = f"providers.{name}"
     if not isinstance(raw, dict):
-        raise fail(file, where, f"must be a table, got {type(raw).__name__}")
+        raise fail(file, where, f"must be a table, got {toml_type(raw)}")
     table = dict(raw)
-    if not _INSTANCE.match(name):
+    if not _INSTANCE.fullmatch(name):
         raise fail(
-            file, where, "instance names are lower-case letters, digits, - and _, like 'pd-eu'"
+            file,
+            f"providers.{json.dumps(name)}",  # quoted as in TOML: it may hold any character
+            "instance names are lower-case letters, digits, - and _, like 'pd-eu'",
         )
     if name in _RESERVED:
         raise fail(
@@ -237,13 +249,31 @@ def _provider_table(
             f"{name} is the name of a kind; give an instance of kind {kind} another name",
         )
     table["kind"] = kind
+    if "token" in table and "token_file" in table:
+        raise fail(file, f"{where}.token_file", "set token or token_file, not both")
     prefix = env_prefix(name)
+    sources: dict[str, str] = {}
     for key in ("base_url", "token", "email"):
         if key in table:
-            table[key] = _expand_env(table[key], env)
+            if isinstance(table[key], str) and _ENV_REF.search(table[key]):
+                sources[key] = ", ".join(_ENV_REF.findall(table[key]))
+            table[key] = _expand_env(table[key], env, file, f"{where}.{key}")
+    raw_url = raw.get("base_url")
+    if isinstance(raw_url, str) and not env.get(prefix + "BASE_URL"):
+        # Unlike an unset token (the provider is disabled), an unset base_url would silently
+        # become the public default: a private deployment's requests sent to the public API.
+        unset = [n for n in _ENV_REF.findall(raw_url) if not env.get(n)]
+        if unset:
+            raise fail(
+                file,
+                f"{where}.base_url",
+                f"${{{unset[0]}}} is not set in the environment; set {unset[0]}"
+                f" (or {prefix}BASE_URL)",
+            )
     for key in ("base_url", "token", "budget"):
         if env.get(prefix + key.upper()):
             table[key] = env[prefix + key.upper()]
+            sources[key] = prefix + key.upper()
     if table.get("token") is None and isinstance(table.get("token_file"), str):
         token_path = (file.parent / Path(table["token_file"]).expanduser()).resolve()
         try:
@@ -254,27 +284,46 @@ def _provider_table(
             ) from None
     if isinstance(table.get("base_url"), str):
         table["base_url"] = table["base_url"].rstrip("/")
-    return {k: v for k, v in table.items() if v is not None}
+    return {k: v for k, v in table.items() if v is not None}, sources
 
 
 def _provider(
     name: str, raw: object, kinds: Mapping[str, ProviderKind], file: Path, env: Mapping[str, str]
 ) -> ProviderConfig:
-    table = _provider_table(name, raw, kinds, file, env)
+    table, sources = _provider_table(name, raw, kinds, file, env)
+
+    def where(key: str) -> str:
+        """The key, and the environment variable its value came from, if it did."""
+        source = f" (from {sources[key]})" if key in sources else ""
+        return f"providers.{name}.{key}{source}"
+
     kind = kinds[table["kind"]]
     union: Any = Union[tuple(k.settings for k in kinds.values())]  # noqa: UP007  tagged on kind
     others = [(k.name, k.settings) for k in kinds.values() if k is not kind]
-    settings: ProviderSettings = decode(
-        table, union, file=file, where=f"providers.{name}", others=others, shape=kind.settings
-    )
+    try:
+        settings: ProviderSettings = decode(
+            table, union, file=file, where=f"providers.{name}", others=others, shape=kind.settings
+        )
+    except ConfigError as exc:
+        for key in sources:
+            head = f"{file}: providers.{name}.{key}: "
+            if exc.message.startswith(head):
+                raise fail(file, where(key), exc.message[len(head) :]) from None
+        raise
+    if settings.base_url is not None and "@" in urlsplit(settings.base_url).netloc:
+        # The URL is shown (GET /api/v1/providers, the status page) and logged; a token is not.
+        raise fail(
+            file,
+            where("base_url"),
+            "must not hold a user name or password (user:pass@host); put the credential in"
+            " token or token_file",
+        )
     if settings.base_url is None and kind.default_base_url is not None:
         settings = msgspec.structs.replace(settings, base_url=kind.default_base_url)
     if kind.check_settings is not None and (settings.token is not None or not kind.needs_token):
         problem = kind.check_settings(settings)
         if problem is not None:
-            raise fail(
-                file, f"providers.{name}.{problem.split(':', 1)[0]}", problem.split(": ", 1)[1]
-            )
+            raise fail(file, where(problem.split(":", 1)[0]), problem.split(": ", 1)[1])
     raw_table = raw if isinstance(raw, dict) else {}
     return ProviderConfig(name, kind, settings, _token_source(raw_table, name))
 
@@ -287,6 +336,13 @@ def _definition(
     local = name.split(".", 1)[1]
     own = provider.kind.dataset(local)
     if own is not None:
+        if settings.fetch is not None:
+            raise fail(
+                file,
+                f"{where}.fetch",
+                f"{local} is a built-in dataset of {provider.kind.name}, fetched by the kind;"
+                " remove fetch, or give your dataset a name of its own",
+            )
         return own
     if settings.fetch is not None:
         return custom.dataset_definition(local, settings.fetch, file, where)
@@ -311,11 +367,18 @@ def _dataset(
             (f"{p}.{d.name}" for p, c in sorted(providers.items()) for d in c.kind.datasets), "a.b"
         )
         raise fail(file, where, f"dataset names are 'provider.dataset', like {example!r}")
+    if not _DATASET.fullmatch(local):
+        raise fail(
+            file,
+            f"datasets.{json.dumps(name)}",  # quoted: it may hold any character
+            "dataset names after the instance are lower-case letters, digits, - and _,"
+            " like 'pd-eu.schedule_users'",
+        )
     if instance not in providers:
         known = ", ".join(sorted(providers))
         raise fail(file, where, f"unknown provider {instance!r} (known providers: {known})")
     if not isinstance(raw, dict):
-        raise fail(file, where, f"must be a table, got {type(raw).__name__}")
+        raise fail(file, where, f"must be a table, got {toml_type(raw)}")
     provider = providers[instance]
     common = set(DatasetSettings.__struct_fields__)
     settings: DatasetSettings = decode(
@@ -334,6 +397,7 @@ def _dataset(
         file=file,
         where=where,
         others=others,
+        common=common,
     )
     if settings.key_pattern is not None:
         try:
@@ -369,6 +433,24 @@ def _dataset(
     return DatasetConfig(name, instance, definition, settings, options)
 
 
+def _refuse_clashes(providers: Mapping[str, ProviderConfig], file: Path) -> None:
+    """Two instances must not share environment variables or OpenAPI operation ids (pd-eu and
+    pd_eu would both read SNAPSHOTS_PD_EU_TOKEN, and the API document could not be built)."""
+    seen: dict[str, str] = {}
+    for name, provider in sorted(providers.items()):
+        claims = [(env_prefix(name) + "*", "environment variables")]
+        claims += [(r.operation_id(name), "OpenAPI operation id") for r in provider.kind.routes]
+        for claim, what in claims:
+            other = seen.setdefault(claim, name)
+            if other != name:
+                raise fail(
+                    file,
+                    f"providers.{name}",
+                    f"clashes with providers.{other}: both would use the {what} {claim};"
+                    " rename one of them",
+                )
+
+
 def load_jobs(
     path: Path,
     env: Mapping[str, str] | None = None,
@@ -387,7 +469,7 @@ def load_jobs(
         ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    top: _File = decode(raw, _File, file=path, where="top level")
+    top: _File = decode(raw, _File, file=path, where=TOP_LEVEL)
     api = top.api
     tokens_file = env.get("SNAPSHOTS_TOKENS_FILE")  # a mounted secret in a container
     if tokens_file:
@@ -403,5 +485,6 @@ def load_jobs(
         if kind.default_base_url is not None and kind.name not in tables:
             tables[kind.name] = {}
     providers = {n: _provider(n, t, known, path, env) for n, t in sorted(tables.items())}
+    _refuse_clashes(providers, path)
     datasets = {n: _dataset(n, t, providers, path) for n, t in top.datasets.items()}
     return JobsConfig(path, providers, datasets, top.service, api)

@@ -18,7 +18,7 @@ T = TypeVar("T")
 
 _AT = re.compile(r"^(?P<what>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
 _UNKNOWN = re.compile(r"Object contains unknown field `(?P<name>[^`]+)`")
-_EXPECTED = re.compile(r"Expected `(?P<type>\w+)`(?:, got `(?P<got>\w+)`)?")
+_EXPECTED = re.compile(r"Expected `(?P<type>[\w |]+)`(?:, got `(?P<got>\w+)`)?")
 _BOUND = re.compile(r"Expected `(?P<type>\w+)` (?P<op>[<>]=?) (?P<value>\S+)")
 _NOUNS = {
     "str": "a string",
@@ -29,6 +29,14 @@ _NOUNS = {
     "object": "a table",
 }
 _TOML_TYPES = {"str": "string", "int": "integer", "float": "float", "bool": "boolean"}
+_PY_TOML_TYPES = {**_TOML_TYPES, "list": "array", "dict": "table"}
+TOP_LEVEL = "top level"  # the `where` of the file's own keys, which are named bare
+
+
+def toml_type(value: object) -> str:
+    """A TOML value's type in TOML's words (integer, not int)."""
+    name = type(value).__name__
+    return _PY_TOML_TYPES.get(name, name)
 
 
 def dec_hook(kind: type, value: object) -> object:
@@ -57,16 +65,20 @@ def decode(
     where: str,
     others: Iterable[tuple[str, type]] = (),
     shape: type | None = None,
+    common: Iterable[str] = (),
 ) -> Any:
     """`raw` as `kind`, or ConfigError "file: where.key: problem".
 
     `others` are (name, struct) pairs of sibling kinds: a key one of them accepts is reported
     as "not a setting of <this one>" rather than as an unknown key. `shape`: the struct that
-    errors are explained by, when `kind` is a union of them."""
+    errors are explained by, when `kind` is a union of them. `common`: keys the same table
+    accepts besides `kind`'s (decoded elsewhere), listed among the known keys."""
     try:
         return msgspec.convert(raw, kind, dec_hook=dec_hook, strict=True)
     except msgspec.ValidationError as exc:
-        raise _config_error(str(exc), shape or kind, file, where, list(others)) from None
+        raise _config_error(
+            str(exc), shape or kind, file, where, list(others), set(common)
+        ) from None
 
 
 def fail(file: Path, where: str, what: str) -> ConfigError:
@@ -74,7 +86,12 @@ def fail(file: Path, where: str, what: str) -> ConfigError:
 
 
 def _config_error(
-    message: str, kind: Any, file: Path, where: str, others: list[tuple[str, type]]
+    message: str,
+    kind: Any,
+    file: Path,
+    where: str,
+    others: list[tuple[str, type]],
+    common: set[str],
 ) -> ConfigError:
     match = _AT.match(message)
     assert match is not None
@@ -85,12 +102,13 @@ def _config_error(
         name = unknown.group("name")
         own = _struct_at(kind, path)
         if any(name in field_names(other) for _, other in others):
-            mine = ", ".join(sorted(field_names(own))) if own else "none"
+            mine = ", ".join(sorted(field_names(own) if own else ())) or "none"
             label = where.split(".", 1)[-1].strip('"')
             return fail(
                 file, f"{dotted}.{name}", f"not a setting of {label} (its own settings: {mine})"
             )
-        known = ", ".join(sorted(field_names(own))) if own else ""
+        top = common if not path else set()
+        known = ", ".join(sorted(top.union(field_names(own) if own else ()))) or "none"
         return fail(file, dotted, f"unknown key {name!r} (known keys: {known})")
     if what.startswith("Invalid value") or what.startswith("Invalid enum value"):
         choices = _choices(kind, path)
@@ -103,6 +121,14 @@ def _config_error(
             joiner = ("from", "to") if noun == "a whole number" else ("between", "and")
             return fail(file, dotted, f"must be {noun} {joiner[0]} {low:g} {joiner[1]} {high:g}")
         return fail(file, dotted, f"must be {noun} {bound.group('op')} {bound.group('value')}")
+    if "length >= 1" in what:
+        return fail(
+            file,
+            _dotted(where, re.sub(r"\[\d+\]$", "", path)),
+            "must be a list of non-empty strings",
+        )
+    if path.endswith("[...]"):  # a value of a table of strings (headers, params)
+        return fail(file, _dotted(where, path[: -len("[...]")]), "must be a table of strings")
     if "matching regex" in what:
         for pattern, hint in PATTERN_HINTS.items():
             if repr(pattern) in what:
@@ -110,16 +136,17 @@ def _config_error(
         return fail(file, dotted, "has the wrong format")
     expected = _EXPECTED.match(what)
     if expected:
-        noun = _NOUNS.get(expected.group("type"), expected.group("type"))
+        choices = _choices(kind, path)
+        types = [t for t in expected.group("type").split(" | ") if t != "null"]
+        if choices:
+            noun = f"one of {choices}"
+        elif re.search(r"\[\d+\]$", path) and types == ["str"]:
+            dotted, noun = _dotted(where, path), "a list of non-empty strings"
+        else:
+            noun = " or ".join(_NOUNS.get(t, t) for t in types) or "unset"
         got = expected.group("got")
         return fail(
             file, dotted, f"must be {noun}" + (f", got {_TOML_TYPES.get(got, got)}" if got else "")
-        )
-    if "length >= 1" in what:
-        return fail(
-            file,
-            _dotted(where, re.sub(r"\[\d+\]$", "", path)),
-            "must be a list of non-empty strings",
         )
     if what.startswith("Object missing required field"):
         name = what.split("`")[1]
@@ -129,6 +156,8 @@ def _config_error(
 
 def _dotted(where: str, path: str) -> str:
     keys = re.sub(r"\[\d+\]", "", path).strip(".")
+    if where == TOP_LEVEL and keys:
+        return keys
     return f"{where}.{keys}" if keys else where
 
 

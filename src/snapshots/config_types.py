@@ -16,17 +16,20 @@ from snapshots.shrink import ShrinkGuard
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)\s*$")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_BUDGET = re.compile(r"^\s*(\d+)\s*/\s*(.+)$")
+MAX_DURATION_SECONDS = 365 * 86400.0  # longer ones overflow datetime arithmetic, or are typos
+_BUDGET = re.compile(r"\s*(\d+)\s*/\s*(.+?)\s*")
 
 
 def parse_duration(text: str) -> float:
     """Parse "30s", "5m", "1h", "2d" or "250ms" into seconds; raise ValueError saying the format."""
-    match = _DURATION.match(text)
+    match = _DURATION.fullmatch(text)
     if not match:
         raise ValueError(f"bad duration {text!r}: use a number and a unit, like '30s', '5m', '1h'")
     seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
     if seconds <= 0:
         raise ValueError(f"bad duration {text!r}: it must be greater than zero")
+    if not seconds <= MAX_DURATION_SECONDS:
+        raise ValueError(f"bad duration {text!r}: it must be at most 365d")
     return seconds
 
 
@@ -89,7 +92,7 @@ class BudgetLimit:
 
     @classmethod
     def parse(cls, text: str) -> BudgetLimit:
-        match = _BUDGET.match(text)
+        match = _BUDGET.fullmatch(text)
         if not match:
             raise ValueError(f"bad budget {text!r}: use 'N/period', like '900/60s'")
         requests = int(match.group(1))
@@ -107,11 +110,12 @@ class BudgetLimit:
         return f"{self.requests}/{self.period_seconds:g}s"
 
 
-_FETCH_REFERENCE = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$"
-_HTTP_URL = r"^https?://[^/\s]+"
+# msgspec searches these; \Z, unlike $, does not let a trailing newline through.
+_FETCH_REFERENCE = r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*\Z"
+_HTTP_URL = r"^https?://[^/\s]+(?:/\S*)?\Z"
 PATTERN_HINTS = {
     _FETCH_REFERENCE: "must be 'package.module:function'",
-    _HTTP_URL: "must be an http:// or https:// URL",
+    _HTTP_URL: "must be an http:// or https:// URL (without spaces)",
 }
 """What to write instead, for each string pattern a setting must match."""
 

@@ -187,7 +187,7 @@ def _field_changes(before: Any, after: Any) -> tuple[FieldChange, ...]:
 def _value(value: Any) -> str:
     if value is _MISSING:
         return "(absent)"
-    if isinstance(value, str) and _PLAIN.match(value):
+    if isinstance(value, str) and _PLAIN.fullmatch(value):
         return _clip(value)
     return _clip(json.dumps(value, sort_keys=True, ensure_ascii=False, default=str))
 

@@ -49,6 +49,15 @@ RETRY_AFTER_FAILURE_SECONDS = 30.0
 """A failed key is tried again after this long (or its normal interval, if shorter)."""
 
 
+def _named(instance: str, message: str) -> str:
+    """A fetch error as stored and shown, led by the provider instance it came from: the
+    kinds' messages name the kind ("pagerduty answered 401"), and with two accounts of one
+    kind an operator must see which one failed."""
+    if message.startswith((f"{instance}:", f"{instance}.", f"{instance} ")):
+        return message
+    return f"{instance}: {message}"
+
+
 @dataclass
 class _Flight:
     """A refresh in flight: its run id, the task running it and the future its handles await."""
@@ -275,10 +284,10 @@ class Refresher:
         except Fenced:  # deposed mid-fetch: the gate refused the next upstream call
             return self._interrupted(run_id, dataset.name, key)
         except UpstreamNotFound as exc:
-            error, not_found = exc.message, True
-            self._missing.remember(dataset.name, key, exc.message, dataset.negative_ttl_seconds)
+            error, not_found = _named(dataset.provider.name, exc.message), True
+            self._missing.remember(dataset.name, key, error, dataset.negative_ttl_seconds)
         except SnapshotsError as exc:
-            error = exc.message
+            error = _named(dataset.provider.name, exc.message)
         except Exception as exc:
             # Library exceptions may quote request details; keep only the type in stored errors.
             error = f"unexpected {type(exc).__name__} while fetching {dataset.name} {key}"

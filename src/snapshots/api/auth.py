@@ -81,9 +81,9 @@ class TokenStore:
             parts = line.split()
             if (
                 len(parts) != 3
-                or not _NAME.match(parts[0])
+                or not _NAME.fullmatch(parts[0])
                 or parts[1] not in ROLES
-                or not _HASH.match(parts[2])
+                or not _HASH.fullmatch(parts[2])
             ):
                 raise ConfigError(
                     f"{path}:{number}: expected 'name role sha256' with role reader or operator "
@@ -104,7 +104,7 @@ class TokenStore:
 
 def create_token(path: Path, name: str, role: Role) -> str:
     """Append a new token's hash to `path` and return the token (shown once, stored nowhere)."""
-    if not _NAME.match(name):
+    if not _NAME.fullmatch(name):
         raise ConfigError(f"token name {name!r}: use letters, digits and . _ - (up to 64)")
     existing = TokenStore.load(path)
     if any(entry.name == name for entry in existing._entries):

@@ -28,7 +28,7 @@ def request_log(app: ASGIApp, access_log: bool = True) -> ASGIApp:
             await app(scope, receive, send)
             return
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SAFE_ID.match(incoming) else f"{_PREFIX}{next(_counter):08x}"
+        request_id = incoming if _SAFE_ID.fullmatch(incoming) else f"{_PREFIX}{next(_counter):08x}"
         started = time.perf_counter()
         status = 500
 

@@ -8,7 +8,6 @@ direct API call changes only its base URL and token.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from litestar import Request, get
@@ -35,18 +34,21 @@ def _bare_handler(dataset: str, route: BareRoute) -> Any:
 
 
 def routes_for(registry: Registry) -> list[HTTPRouteHandler]:
-    """The bare routes of every provider instance in the registry."""
+    """The bare routes of every dataset configured in the registry (an unconfigured one would
+    answer only 404, so the OpenAPI document does not offer it)."""
     handlers: list[HTTPRouteHandler] = []
     for instance, provider in sorted(registry.providers.items()):
         for route in provider.kind.routes:
             dataset = f"{instance}.{route.dataset}"
+            if dataset not in registry.datasets:
+                continue
             handler = get(
                 f"/api/v1/{instance}{route.path}",
                 tags=["integrations"],
                 responses=ERROR_RESPONSES,
                 opt={"role": "reader"},
                 name=f"{instance}.{route.dataset}.bare",
-                operation_id=re.sub(r"\W", "_", f"{instance}_{route.dataset}"),
+                operation_id=route.operation_id(instance),
                 summary=route.summary,
                 description=f"{route.summary} (`{dataset}`, key `{route.key}`)",
             )(_bare_handler(dataset, route))

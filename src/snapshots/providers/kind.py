@@ -40,6 +40,13 @@ class KeyFormat:
                 f"key {key[:80]!r} is not a valid {dataset} key: "
                 f"expected {self.description}, like {self.example!r}"
             )
+        # Keys go into upstream URL paths, where '.' and '..' segments would climb out of the
+        # resource (acme/.. is GET /repos/acme/.. = GET /repos): refused whatever the pattern.
+        if any(segment in (".", "..") for segment in key.split("/")):
+            raise MalformedKey(
+                f"key {key[:80]!r} is not a valid {dataset} key: it has a '.' or '..' path"
+                f" segment; expected {self.description} without them, like {self.example!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -98,6 +105,10 @@ class BareRoute:
 
     def key_from(self, params: Mapping[str, Any]) -> str:
         return self.key.format_map({k: str(v) for k, v in params.items()})
+
+    def operation_id(self, instance: str) -> str:
+        """The route's OpenAPI operation id on `instance` (unique across instances)."""
+        return re.sub(r"\W", "_", f"{instance}_{self.dataset}")
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -77,10 +78,25 @@ async def schedule_users(
 async def schedule(
     request: Request[Any, Any, State], schedule_id: FromPath[str]
 ) -> Response[bytes]:
-    """GET /schedules/{id}: the schedule object (an empty object under an `empty` fault)."""
+    """GET /schedules/{id}?since=&until=: the schedule object with its final layer rendered
+    over the window (an empty object under an `empty` fault)."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    since = request.query_params.get("since") or now.isoformat()
+    until = request.query_params.get("until") or (now + timedelta(days=14)).isoformat()
     return await _object(
-        request, schedule_id, _schedule_number(request), "schedule", pd.schedule, {}
+        request,
+        schedule_id,
+        _schedule_number(request),
+        "schedule",
+        lambda n, rotation: pd.schedule(n, rotation, since, until),
+        {},
     )
+
+
+@get("/users/{user_id:str}")
+async def user(request: Request[Any, Any, State], user_id: FromPath[str]) -> Response[bytes]:
+    """GET /users/{id}: one user (404 for ids that do not exist, deleted users among them)."""
+    return await _object(request, user_id, pd.user_number, "user", lambda n, _: pd.user(n), {})
 
 
 @get("/escalation_policies/{policy_id:str}")
@@ -156,7 +172,9 @@ async def users(request: Request[Any, Any, State]) -> Response[bytes]:
     return await serve(request, DIALECT, answer)
 
 
-router = Router("/pagerduty", route_handlers=[schedule_users, schedule, escalation_policy, users])
+router = Router(
+    "/pagerduty", route_handlers=[schedule_users, schedule, escalation_policy, users, user]
+)
 
 
 def object_exists(object_id: str, sizes: Sizes) -> bool:

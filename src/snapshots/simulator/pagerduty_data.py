@@ -94,8 +94,53 @@ def on_call_users(n: int, rotation: int) -> list[dict[str, Any]]:
     return [user((start + i) % USER_COUNT + 1) for i in range(size)]
 
 
-def schedule(n: int, rotation: int) -> dict[str, Any]:
-    """Schedule `n` as GET /schedules/{id} shows it."""
+def user_number(object_id: str) -> int | None:
+    """The number behind a simulator user id, or None when there is no such user."""
+    if not object_id.startswith("PUSR") or not object_id[4:].isdigit():
+        return None
+    n = int(object_id[4:])
+    return n if 1 <= n <= USER_COUNT else None
+
+
+def deleted_user_reference(n: int) -> dict[str, Any] | None:
+    """A deleted user still rendered in every fifth schedule's final layer (PagerDuty keeps
+    `deleted_at` on such references; GET /users/{id} answers 404 for them)."""
+    if n % 5 != 0:
+        return None
+    uid = f"PDEL{n:03d}"
+    return {
+        "id": uid,
+        "type": "user_reference",
+        "summary": f"Former member {n:02d}",
+        "self": f"{API}/users/{uid}",
+        "html_url": f"{WEB}/users/{uid}",
+        "deleted_at": "2026-01-15T09:00:00Z",
+    }
+
+
+def final_schedule(n: int, rotation: int, since: str, until: str) -> dict[str, Any]:
+    """The schedule's final layer rendered over [since, until): one entry per user on call
+    (the same users GET /schedules/{id}/users answers), plus any deleted user's entry."""
+    references = [
+        {"id": u["id"], "type": "user_reference", "summary": u["summary"], "self": u["self"]}
+        for u in on_call_users(n, rotation)
+    ]
+    deleted = deleted_user_reference(n)
+    if deleted is not None:
+        references.append(deleted)
+    return {
+        "name": "Final Schedule",
+        "rendered_schedule_entries": [
+            {"start": since, "end": until, "user": reference} for reference in references
+        ],
+        "rendered_coverage_percentage": 100.0,
+    }
+
+
+def schedule(
+    n: int, rotation: int, since: str = "2026-01-01T00:00:00Z", until: str = "2026-01-01T00:01:00Z"
+) -> dict[str, Any]:
+    """Schedule `n` as GET /schedules/{id}?since=&until= shows it, its final layer rendered."""
     sid = schedule_id(n)
     users = on_call_users(n, rotation)
     return {
@@ -134,6 +179,7 @@ def schedule(n: int, rotation: int) -> dict[str, Any]:
                 "restrictions": [],
             }
         ],
+        "final_schedule": final_schedule(n, rotation, since, until),
     }
 
 
@@ -178,10 +224,14 @@ def escalation_rules(n: int, mutation: int) -> list[dict[str, Any]]:
         if (n + level) % 2 == 0:
             u = user((n * 5 + level + mutation * 3) % USER_COUNT + 1)
             targets.append(_reference("user", u["id"], u["summary"], "users"))
+            if (n + level) % 4 == 0:
+                del targets[0]  # a level that pages one person directly, no schedule
+        # Policies 1, 4, 7... page their first level and the next at once (a delay of 0).
+        delay = 0 if level == 0 and n % 3 == 1 else 15 * (level + 1) + 15 * (mutation % 2)
         rules.append(
             {
                 "id": f"PERL{n:03d}{level + 1}",
-                "escalation_delay_in_minutes": 15 * (level + 1) + 15 * (mutation % 2),
+                "escalation_delay_in_minutes": delay,
                 "targets": targets,
             }
         )

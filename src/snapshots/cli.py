@@ -76,7 +76,7 @@ def _check_exposure(config: JobsConfig, host: str) -> None:
     """Without tokens the API is open; allow that only on a loopback address, with a warning."""
     from snapshots.api.auth import TokenStore
 
-    if not TokenStore.load(config.api.tokens_path).open:
+    if not TokenStore.of(config).open:
         return
     try:
         loopback = ipaddress.ip_address(host).is_loopback

@@ -16,7 +16,7 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 from urllib.parse import urlsplit
 
 import msgspec
@@ -71,6 +71,16 @@ class ServiceSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     leader_check: Duration = Duration(2.0)  # how often the active worker checks its lock
 
 
+class JwtSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """`[api.jwt]`: also accept HS256 JWTs (claims `sub`, `exp`) signed with a shared secret,
+    as qontract-api issues them. The secret comes from a file or an environment variable."""
+
+    secret_file: str | None = None
+    secret_env: str | None = None
+    role: Literal["reader", "operator"] = "reader"  # what every valid JWT may do
+    revoked_subjects: list[str] = []  # `sub` values refused even with a valid signature
+
+
 class ApiSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """`[api]`: who may call the read API, and how it answers caches."""
 
@@ -78,6 +88,7 @@ class ApiSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     cache_mib: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 64  # pre-encoded latest snapshots
     stale_if_error: Duration = Duration(float(DEFAULT_STALE_IF_ERROR_SECONDS))  # offered to caches
     access_log: bool = True
+    jwt: JwtSettings | None = None
 
     @property
     def tokens_path(self) -> Path | None:
@@ -127,6 +138,7 @@ class JobsConfig:
     datasets: Mapping[str, DatasetConfig]
     service: ServiceSettings = field(default_factory=ServiceSettings)
     api: ApiSettings = field(default_factory=ApiSettings)
+    jwt_secret: Secret | None = None  # `[api.jwt]`'s secret, read at load
 
     @property
     def read_wait_seconds(self) -> float:
@@ -449,6 +461,14 @@ def _refuse_clashes(providers: Mapping[str, ProviderConfig], file: Path) -> None
                     f"clashes with providers.{other}: both would use the {what} {claim};"
                     " rename one of them",
                 )
+    kinds = {p.kind.name: p.kind for p in providers.values()}
+    for kind_name, kind in sorted(kinds.items()):
+        if kind.check_instances is None:
+            continue
+        settings = {n: p.settings for n, p in sorted(providers.items()) if p.kind.name == kind_name}
+        problem = kind.check_instances(settings)
+        if problem is not None:
+            raise ConfigError(f"{file}: {problem}")
 
 
 def load_jobs(
@@ -487,4 +507,30 @@ def load_jobs(
     providers = {n: _provider(n, t, known, path, env) for n, t in sorted(tables.items())}
     _refuse_clashes(providers, path)
     datasets = {n: _dataset(n, t, providers, path) for n, t in top.datasets.items()}
-    return JobsConfig(path, providers, datasets, top.service, api)
+    jwt_secret = _jwt_secret(api.jwt, env, path) if api.jwt is not None else None
+    return JobsConfig(path, providers, datasets, top.service, api, jwt_secret)
+
+
+def _jwt_secret(settings: JwtSettings, env: Mapping[str, str], path: Path) -> Secret:
+    """The shared JWT secret, from `secret_env` or `secret_file` (relative to jobs.toml)."""
+    where = "api.jwt"
+    if (settings.secret_env is None) == (settings.secret_file is None):
+        raise fail(path, where, "set one of secret_env (a variable name) or secret_file (a path)")
+    if settings.secret_env is not None:
+        value = env.get(settings.secret_env, "")
+        if not value:
+            raise fail(
+                path,
+                f"{where}.secret_env",
+                f"the environment variable {settings.secret_env} is not set",
+            )
+        return Secret(value)
+    assert settings.secret_file is not None
+    file = (path.parent / Path(settings.secret_file).expanduser()).resolve()
+    try:
+        value = file.read_text().strip()
+    except OSError as exc:
+        raise fail(path, f"{where}.secret_file", f"cannot read {file}: {exc.strerror}") from None
+    if not value:
+        raise fail(path, f"{where}.secret_file", f"{file} is empty")
+    return Secret(value)

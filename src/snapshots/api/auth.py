@@ -18,6 +18,8 @@ from typing import Any, Literal
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
+from snapshots.api.jwt_auth import JwtVerifier
+from snapshots.config import JobsConfig
 from snapshots.errors import ConfigError, Forbidden, Unauthorized
 
 Role = Literal["reader", "operator"]
@@ -54,15 +56,26 @@ class _Entry:
 
 
 class TokenStore:
-    """The API tokens this process accepts, by hash."""
+    """The API tokens this process accepts, by hash, and JWTs when `[api.jwt]` is set."""
 
-    def __init__(self, entries: list[_Entry]) -> None:
+    def __init__(self, entries: list[_Entry], jwt: JwtVerifier | None = None) -> None:
         self._entries = entries
+        self._jwt = jwt
 
     @property
     def open(self) -> bool:
         """No tokens configured: every request is the local operator (loopback binds only)."""
-        return not self._entries
+        return not self._entries and self._jwt is None
+
+    @classmethod
+    def of(cls, config: JobsConfig) -> TokenStore:
+        """The tokens file and the JWT settings of `config`."""
+        verifier = None
+        if config.api.jwt is not None and config.jwt_secret is not None:
+            verifier = JwtVerifier(
+                config.jwt_secret, config.api.jwt.role, frozenset(config.api.jwt.revoked_subjects)
+            )
+        return cls(cls.load(config.api.tokens_path)._entries, verifier)
 
     @classmethod
     def load(cls, path: Path | None) -> TokenStore:
@@ -93,7 +106,16 @@ class TokenStore:
         return cls(entries)
 
     def authenticate(self, token: str) -> Principal | None:
-        """The token's principal, comparing against every entry in constant time."""
+        """The token's principal, comparing against every entry in constant time; a JWT is
+        verified instead when `[api.jwt]` is set (401 saying why when it fails)."""
+        if (
+            self._jwt is not None
+            and not token.startswith(TOKEN_PREFIX)
+            and self._jwt.looks_like_jwt(token)
+        ):
+            subject = self._jwt.subject(token)
+            role: Role = "operator" if self._jwt.role == "operator" else "reader"
+            return Principal(self._jwt.principal_name(subject), role)
         digest = _digest(token)
         found = None
         for entry in self._entries:

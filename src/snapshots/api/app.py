@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
 
 from snapshots import __version__
 from snapshots.api.auth import TokenStore, require_role
@@ -71,7 +72,7 @@ def build_app(composition: Composition) -> Litestar:
 
     Handlers receive the parts by dependency injection (`reader`, `store`, `registry`...)."""
     config = composition.config
-    tokens = TokenStore.load(config.api.tokens_path)
+    tokens = TokenStore.of(config)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
@@ -97,7 +98,15 @@ def build_app(composition: Composition) -> Litestar:
         guards=[require_role],
         middleware=[partial(request_log, access_log=config.api.access_log), request_limits],
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(title="snapshots", version=__version__, path="/schema"),
+        openapi_config=OpenAPIConfig(
+            title="snapshots",
+            version=__version__,
+            path="/schema",
+            # The bearer scheme routes in qontract-api's shape declare (as qontract-api does).
+            components=Components(
+                security_schemes={"HTTPBearer": SecurityScheme(type="http", scheme="bearer")}
+            ),
+        ),
         state=State({"tokens": tokens}),
         logging_config=None,  # logging is configured once by snapshots.logs
     )

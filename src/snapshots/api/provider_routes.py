@@ -1,5 +1,6 @@
 """Each provider instance's routes in the shapes integrations already call, built from what its
-kind declares (`ProviderKind.routes`), below `/api/v1/<instance>`.
+kind declares (`ProviderKind.routes`), below `/api/v1/<instance>`; and each kind's own routes
+in consumers' shapes (`ProviderKind.api_routes`), served once per kind.
 
 A bare route answers with the dataset's data as the body; freshness travels in the headers
 (ETag, Last-Modified, Age, Cache-Control, X-Snapshot-Stale), so an integration moving off a
@@ -53,4 +54,8 @@ def routes_for(registry: Registry) -> list[HTTPRouteHandler]:
                 description=f"{route.summary} (`{dataset}`, key `{route.key}`)",
             )(_bare_handler(dataset, route))
             handlers.append(handler)
+    kinds = {p.kind.name: p.kind for p in registry.providers.values()}
+    for _, kind in sorted(kinds.items()):
+        if kind.api_routes is not None:
+            handlers.extend(kind.api_routes(registry))
     return handlers

@@ -60,7 +60,7 @@ class SnapshotReader:
         self.cache = cache
         self.metrics = metrics
         self._read_wait = config.read_wait_seconds
-        self._stale_if_error = config.api.stale_if_error_seconds
+        self.stale_if_error_seconds = config.api.stale_if_error_seconds
         refresher.add_listener(cache.invalidate)
         # Other processes' refreshes arrive as NOTIFY; after a gap in those, trust nothing cached.
         changes.subscribe(lambda change: cache.invalidate(change.dataset, change.key))
@@ -196,10 +196,10 @@ class SnapshotReader:
         stale = age > entry.ttl_seconds
         headers = [
             *entry.static_headers,
-            *freshness_headers(age, entry.ttl_seconds, self._stale_if_error),
+            *freshness_headers(age, entry.ttl_seconds, self.stale_if_error_seconds),
             *(extra_headers or {}).items(),
         ]
-        condition = _header(request.scope, b"if-none-match")
+        condition = header(request.scope, b"if-none-match")
         if condition is not None and etag_matches(condition, entry.etag):
             self.metrics.read(entry.dataset, "not_modified")
             return ASGIResponse(status_code=304, headers=headers)
@@ -230,7 +230,7 @@ def json_response(
     )
 
 
-def _header(scope: Any, name: bytes) -> str | None:
+def header(scope: Any, name: bytes) -> str | None:
     """One request header straight from the ASGI scope (cheaper than building Headers)."""
     for key, value in scope["headers"]:
         if key == name:

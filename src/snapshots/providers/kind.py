@@ -9,7 +9,7 @@ gate, refresher, store and API know providers only through `ProviderKind`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -128,7 +128,12 @@ class ProviderKind:
     datasets: tuple[DatasetDefinition, ...]
     read_throttle: ReadThrottle = standard
     routes: tuple[BareRoute, ...] = ()
+    # Routes served once for the kind, in consumers' shapes (qontract-api's): given the
+    # Registry, the Litestar route handlers (which raise ConfigError for settings that clash).
+    api_routes: Callable[[Any], Sequence[Any]] | None = None
     check_settings: Callable[[Any], str | None] | None = None  # "key: problem", or None
+    # Across the kind's instances (settings by instance name): "key: problem", or None.
+    check_instances: Callable[[Mapping[str, Any]], str | None] | None = None
     needs_token: bool = True  # without one its datasets are disabled
     free_not_modified: bool = False  # 304 answers do not count against the upstream's limit
     user_dataset: Callable[[str], DatasetDefinition] | None = None

@@ -31,6 +31,10 @@ keys = ["PSCH001", "PSCH002", "PSCH003"]
 [datasets."pagerduty.escalation_policy"]
 keys = ["PPOL001"]
 
+[datasets."pagerduty.schedule_on_call"]
+
+[datasets."pagerduty.user"]
+
 [datasets."github.repo_collaborators"]
 ttl = "2m"
 keys = ["acme/repo-03"]
@@ -53,6 +57,8 @@ def demo_reads(base: str, simulator: str) -> list[str]:
         f"  curl {base}/api/v1/snapshots/pagerduty.schedule_users/PSCH007   (cold miss: fetched on first read)",
         f"  curl {base}/api/v1/snapshots/github.repo_collaborators/acme/repo-03",
         f"  curl {base}/api/v1/snapshots/jira.project_issues/PRJ3",
+        f"  curl '{base}/api/v1/external/pagerduty/escalation-policies/PPOL001/users"
+        "?secret_manager_url=vault&path=pd'   (qontract-api's route)",
         f"  curl {base}/api/v1/providers   (budgets)",
         f"  curl -X POST {simulator}/_sim/mutate/pagerduty/PSCH001   (then wait for the next refresh)",
         f"  curl {base}/readyz",

@@ -1,15 +1,25 @@
-"""PagerDuty (REST API v2, through the `pagerduty` package): schedules' on-call users and
-escalation policies."""
+"""PagerDuty (REST API v2, through the `pagerduty` package): schedules' on-call users,
+escalation policies and users, and qontract-api's PagerDuty routes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from snapshots.config_types import BudgetLimit
 from snapshots.providers.kind import BareRoute, ProviderKind
 from snapshots.providers.pagerduty.client import make_client, read_throttle
 from snapshots.providers.pagerduty.datasets import DATASETS
-from snapshots.providers.pagerduty.settings import PagerDutySettings
+from snapshots.providers.pagerduty.settings import PagerDutySettings, check_instances
+
+
+def _qontract_api_routes(registry: Any) -> Sequence[Any]:
+    """qontract-api's routes; imported when the app is built (they import the API layer)."""
+    from snapshots.providers.pagerduty import qontract_api
+
+    return qontract_api.api_routes(registry)
+
 
 KIND = ProviderKind(
     name="pagerduty",
@@ -34,5 +44,7 @@ KIND = ProviderKind(
             "An escalation policy.",
         ),
     ),
+    api_routes=_qontract_api_routes,
+    check_instances=check_instances,
     docs=Path(__file__).with_name("README.md"),
 )

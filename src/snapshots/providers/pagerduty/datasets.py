@@ -1,4 +1,5 @@
-"""PagerDuty's datasets: users on call in a schedule, escalation policies."""
+"""PagerDuty's datasets: users on call in a schedule (over a TTL, or now), escalation policies,
+users by id."""
 
 from __future__ import annotations
 
@@ -23,6 +24,23 @@ class User(msgspec.Struct):
     """What a stored schedule user must have (the rest of the object is kept as sent)."""
 
     id: str
+
+
+class OnCallReference(msgspec.Struct):
+    """A user reference of a schedule's final layer (the user object is in the `user` dataset)."""
+
+    id: str
+
+
+class UserRecord(msgspec.Struct):
+    """What a stored user must have: the id it was asked by and an email."""
+
+    id: str
+    email: str
+
+
+ON_CALL_WINDOW_SECONDS = 60.0
+"""`schedule_on_call` renders the final layer over now..now+60 s, as qontract-api does."""
 
 
 class EscalationPolicy(msgspec.Struct):
@@ -85,6 +103,41 @@ def fetch_escalation_policy(client: Any, key: str, ctx: FetchContext) -> JSONVal
     return policy
 
 
+def fetch_schedule_on_call(client: Any, key: str, ctx: FetchContext) -> JSONValue:
+    """Users on call now in schedule `key`: the user references of the final layer rendered
+    over the next 60 s (GET /schedules/{id}?since=&until=), skipping deleted users."""
+    what = f"schedule {key}"
+    until = ctx.now + timedelta(seconds=ON_CALL_WINDOW_SECONDS)
+    params = {"since": ctx.now.isoformat(), "until": until.isoformat(), "time_zone": "UTC"}
+    body = _get(client, f"schedules/{key}", what, params=params)
+    schedule = body.get("schedule") if isinstance(body, dict) else None
+    final = schedule.get("final_schedule") if isinstance(schedule, dict) else None
+    entries = final.get("rendered_schedule_entries") if isinstance(final, dict) else None
+    if not isinstance(schedule, dict) or schedule.get("id") != key or not isinstance(entries, list):
+        raise UpstreamError(
+            f"pagerduty sent an unexpected body for {what}: "
+            "no final_schedule.rendered_schedule_entries"
+        )
+    users: list[JSONValue] = []
+    for entry in entries:
+        user = entry.get("user") if isinstance(entry, dict) else None
+        if not isinstance(user, dict) or not isinstance(user.get("id"), str):
+            raise UpstreamError(f"pagerduty sent an entry without a user id for {what}")
+        if not user.get("deleted_at"):
+            users.append(user)
+    return users
+
+
+def fetch_user(client: Any, key: str, ctx: FetchContext) -> JSONValue:
+    """One user by id (GET /users/{id}); 404 for users that do not exist or were deleted."""
+    what = f"user {key}"
+    body = _get(client, f"users/{key}", what)
+    user = body.get("user") if isinstance(body, dict) else None
+    if not isinstance(user, dict) or user.get("id") != key:
+        raise UpstreamError(f"pagerduty sent an unexpected body for {what}: no user")
+    return user
+
+
 DATASETS = (
     DatasetDefinition(
         name="schedule_users",
@@ -101,5 +154,21 @@ DATASETS = (
         fetch=fetch_escalation_policy,
         description="an escalation policy with its rules and targets",
         schema=EscalationPolicy,
+    ),
+    DatasetDefinition(
+        name="schedule_on_call",
+        key_format=PAGERDUTY_ID,
+        default_ttl_seconds=300.0,
+        fetch=fetch_schedule_on_call,
+        description="users on call now in a schedule (its final layer over the next 60 s)",
+        schema=list[OnCallReference],
+    ),
+    DatasetDefinition(
+        name="user",
+        key_format=PAGERDUTY_ID,
+        default_ttl_seconds=3600.0,
+        fetch=fetch_user,
+        description="a user by id, with name and email",
+        schema=UserRecord,
     ),
 )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -43,7 +43,12 @@ class ComposedRead:
         """The data of several keys of one dataset, read concurrently, in the keys' order."""
         return list(await asyncio.gather(*(self.data(dataset, key) for key in keys)))
 
-    def respond(self, request: Request[Any, Any, Any], value: Any) -> ASGIResponse:
+    def respond(
+        self,
+        request: Request[Any, Any, Any],
+        value: Any,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> ASGIResponse:
         """`value` as JSON with the parts' freshness headers; 304 when the ETag is current."""
         body = _encode(value)
         now = time.time()
@@ -60,6 +65,7 @@ class ComposedRead:
             newest = max(entry.fetched_at for entry, _ in self._parts)
             headers.append(("last-modified", http_date(newest)))
         headers += freshness_headers(oldest, oldest + left, self._reader.stale_if_error_seconds)
+        headers += (extra_headers or {}).items()
         condition = header(request.scope, b"if-none-match")
         not_modified = condition is not None and etag_matches(condition, etag)
         for (entry, how), age in zip(self._parts, ages, strict=True):

@@ -17,6 +17,7 @@ from litestar.di import NamedDependency
 from litestar.handlers import HTTPRouteHandler
 from litestar.types import ASGIApp
 
+from snapshots.api.mirror import mirror_get
 from snapshots.api.reader import SnapshotReader
 from snapshots.api.schemas import ERROR_RESPONSES
 from snapshots.providers.kind import BareRoute
@@ -58,4 +59,6 @@ def routes_for(registry: Registry) -> list[HTTPRouteHandler]:
     for _, kind in sorted(kinds.items()):
         if kind.api_routes is not None:
             handlers.extend(kind.api_routes(registry))
+    if any(kind.mirror is not None for kind in kinds.values()):
+        handlers.append(mirror_get)
     return handlers

@@ -9,7 +9,7 @@ gate, refresher, store and API know providers only through `ProviderKind`.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -112,6 +112,49 @@ class BareRoute:
 
 
 @dataclass(frozen=True)
+class MirrorRequest:
+    """What a mirror route is given: the path's named groups, the query (first value of each
+    parameter), this instance's mirror root URL (for links that must point back into the
+    mirror), and `read(dataset, key)`: the data of one of the instance's datasets (local name),
+    read as a snapshot (cold miss within the read wait, stale-if-error)."""
+
+    instance: str
+    params: Mapping[str, str]
+    query: Mapping[str, str]
+    mirror_url: str
+    read: Callable[[str, str], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class MirrorAnswer:
+    """A mirror route's answer in the upstream's shape; freshness headers are added to it."""
+
+    body: Any
+    headers: Mapping[str, str] = field(default_factory=dict)
+    status: int = 200  # anything else is an upstream-shaped error, sent without freshness
+
+
+@dataclass(frozen=True)
+class MirrorRoute:
+    """A GET path the mirror answers: `pattern` is a full-match regex over the path below
+    `/mirror/<instance>` (named groups become `params`); `shows` is how errors list it."""
+
+    pattern: str
+    shows: str
+    answer: Callable[[MirrorRequest], Awaitable[MirrorAnswer]]
+
+
+@dataclass(frozen=True)
+class Mirror:
+    """A kind's upstream-shaped mirror: its routes, how its library sends a token (the
+    Authorization header to the gateway token it carries, or None), and its error body."""
+
+    routes: tuple[MirrorRoute, ...]
+    token: Callable[[str], str | None]
+    error: Callable[[int, str], Any]
+
+
+@dataclass(frozen=True)
 class ProviderKind:
     """A provider kind: everything the shared machinery may ask of it.
 
@@ -131,6 +174,7 @@ class ProviderKind:
     # Routes served once for the kind, in consumers' shapes (qontract-api's): given the
     # Registry, the Litestar route handlers (which raise ConfigError for settings that clash).
     api_routes: Callable[[Any], Sequence[Any]] | None = None
+    mirror: Mirror | None = None  # `/mirror/<instance>/...` in the upstream's own shapes
     check_settings: Callable[[Any], str | None] | None = None  # "key: problem", or None
     # Across the kind's instances (settings by instance name): "key: problem", or None.
     check_instances: Callable[[Mapping[str, Any]], str | None] | None = None

@@ -11,6 +11,7 @@ from snapshots.config_types import BudgetLimit
 from snapshots.providers.kind import BareRoute, ProviderKind
 from snapshots.providers.pagerduty.client import make_client, read_throttle
 from snapshots.providers.pagerduty.datasets import DATASETS
+from snapshots.providers.pagerduty.mirror import MIRROR
 from snapshots.providers.pagerduty.settings import PagerDutySettings, check_instances
 
 
@@ -45,6 +46,7 @@ KIND = ProviderKind(
         ),
     ),
     api_routes=_qontract_api_routes,
+    mirror=MIRROR,
     check_instances=check_instances,
     docs=Path(__file__).with_name("README.md"),
 )

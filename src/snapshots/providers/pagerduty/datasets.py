@@ -10,7 +10,7 @@ import msgspec
 import pagerduty
 
 from snapshots.errors import UpstreamError
-from snapshots.providers.fetching import incomplete, raise_for_status, transport_failure
+from snapshots.providers.fetching import MAX_PAGES, incomplete, raise_for_status, transport_failure
 from snapshots.providers.kind import DatasetDefinition, FetchContext, JSONValue, KeyFormat
 
 PAGERDUTY_ID = KeyFormat(
@@ -28,6 +28,12 @@ class User(msgspec.Struct):
 
 class OnCallReference(msgspec.Struct):
     """A user reference of a schedule's final layer (the user object is in the `user` dataset)."""
+
+    id: str
+
+
+class Identified(msgspec.Struct):
+    """An object the mirror serves as stored: it must carry its id."""
 
     id: str
 
@@ -128,6 +134,46 @@ def fetch_schedule_on_call(client: Any, key: str, ctx: FetchContext) -> JSONValu
     return users
 
 
+def fetch_schedule(client: Any, key: str, ctx: FetchContext) -> JSONValue:
+    """The schedule object with its final layer rendered over the next 60 s
+    (GET /schedules/{id}?since=&until=), as the mirror answers it."""
+    what = f"schedule {key}"
+    until = ctx.now + timedelta(seconds=ON_CALL_WINDOW_SECONDS)
+    params = {"since": ctx.now.isoformat(), "until": until.isoformat(), "time_zone": "UTC"}
+    body = _get(client, f"schedules/{key}", what, params=params)
+    schedule = body.get("schedule") if isinstance(body, dict) else None
+    if not isinstance(schedule, dict) or schedule.get("id") != key:
+        raise UpstreamError(f"pagerduty sent an unexpected body for {what}: no schedule")
+    return schedule
+
+
+ALL_USERS_KEY = KeyFormat(pattern="all", description="the word all (the whole list)", example="all")
+USERS_PAGE = 100  # PagerDuty's largest page
+
+
+def fetch_all_users(client: Any, key: str, ctx: FetchContext) -> JSONValue:
+    """Every user of the account (GET /users, classic offset pagination with `total`); a list
+    whose pages do not add up to the announced total is refused, never stored as complete."""
+    users: list[JSONValue] = []
+    for _ in range(MAX_PAGES):
+        params = {"offset": str(len(users)), "limit": str(USERS_PAGE), "total": "true"}
+        body = _get(client, "users", "the user list", params=params)
+        page = body.get("users") if isinstance(body, dict) else None
+        if not isinstance(page, list) or not all(isinstance(u, dict) and "id" in u for u in page):
+            raise UpstreamError("pagerduty sent an unexpected body for the user list: no users")
+        users += page
+        total = body.get("total")
+        if body.get("more") is not True or not page:
+            if isinstance(total, int) and not isinstance(total, bool) and total != len(users):
+                raise incomplete("the user list", f"total {total}, but {len(users)} users came")
+            if body.get("more") is True:
+                raise incomplete(
+                    "the user list", f"an empty page that says more, after {len(users)}"
+                )
+            return users
+    raise incomplete("the user list", f"still more after {MAX_PAGES} pages")
+
+
 def fetch_user(client: Any, key: str, ctx: FetchContext) -> JSONValue:
     """One user by id (GET /users/{id}); 404 for users that do not exist or were deleted."""
     what = f"user {key}"
@@ -162,6 +208,22 @@ DATASETS = (
         fetch=fetch_schedule_on_call,
         description="users on call now in a schedule (its final layer over the next 60 s)",
         schema=list[OnCallReference],
+    ),
+    DatasetDefinition(
+        name="schedule",
+        key_format=PAGERDUTY_ID,
+        default_ttl_seconds=300.0,
+        fetch=fetch_schedule,
+        description="a schedule with its final layer over the next 60 s (for the mirror)",
+        schema=Identified,
+    ),
+    DatasetDefinition(
+        name="users",
+        key_format=ALL_USERS_KEY,
+        default_ttl_seconds=3600.0,
+        fetch=fetch_all_users,
+        description="every user of the account, key `all` (for the mirror's /users)",
+        schema=list[Identified],
     ),
     DatasetDefinition(
         name="user",

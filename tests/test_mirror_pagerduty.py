@@ -1,0 +1,137 @@
+"""The PagerDuty mirror: the real `pagerduty` library, pointed at `/mirror/pagerduty` with a
+gateway token, gets what it gets from the simulator directly; ten such consumers cost one
+upstream fetch per key; errors and auth come in PagerDuty's own shapes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pagerduty
+import pytest
+
+from helpers import SIM_TOKEN, Gateway, Simulator, sim_providers
+from snapshots.api.auth import create_token
+from snapshots.config import JobsConfig, load_jobs
+
+StartGateway = Callable[[JobsConfig], Gateway]
+DATASETS = ("schedule_users", "schedule", "escalation_policy", "user", "users")
+
+
+class PlainHttpClient(pagerduty.RestApiV2Client):
+    """The library client as a consumer with a plain-HTTP test setup writes it: the library's
+    `url` setter refuses http://, so the property is overridden (see README)."""
+
+    @property
+    def url(self) -> str:
+        return str(self._url)
+
+    @url.setter
+    def url(self, value: str) -> None:
+        self._url = value
+
+
+@pytest.fixture
+def setup(tmp_path: Path, simulator: Simulator, start_gateway: StartGateway) -> tuple[Gateway, str]:
+    tokens = tmp_path / "tokens"
+    reader = create_token(tokens, "oncall-bot", "reader")
+    tables = "\n".join(f'[datasets."pagerduty.{name}"]' for name in DATASETS)
+    path = tmp_path / "jobs.toml"
+    path.write_text(
+        f'[service]\nread_wait = "30s"\n[api]\ntokens_file = "{tokens}"\n'
+        f"{sim_providers(simulator.url)}\n{tables}\n"
+    )
+    return start_gateway(load_jobs(path, env={})), reader
+
+
+def _clients(gateway: Gateway, reader: str, simulator: Simulator) -> tuple[Any, Any]:
+    direct = PlainHttpClient(SIM_TOKEN, base_url=f"{simulator.url}/pagerduty")
+    mirrored = PlainHttpClient(reader, base_url=f"{gateway.server.url}/mirror/pagerduty")
+    return direct, mirrored
+
+
+def _without_window(schedule: dict[str, Any]) -> dict[str, Any]:
+    """A schedule without its rendered final layer (rendered over the window each call asked)."""
+    return {k: v for k, v in schedule.items() if k != "final_schedule"}
+
+
+def _read_everything(client: Any) -> dict[str, Any]:
+    return {
+        "schedule_users": client.rget("/schedules/PSCH001/users"),
+        "schedule": _without_window(client.rget("/schedules/PSCH005")),
+        "on_call": [
+            e["user"]["id"]
+            for e in client.rget("/schedules/PSCH005")["final_schedule"][
+                "rendered_schedule_entries"
+            ]
+        ],
+        "policy": client.rget("/escalation_policies/PPOL002"),
+        "user": client.rget("/users/PUSR007"),
+        "all_users": list(client.iter_all("users")),
+    }
+
+
+def test_the_library_gets_what_the_upstream_gives_and_ten_consumers_cost_one_fetch_per_key(
+    setup: tuple[Gateway, str], simulator: Simulator
+) -> None:
+    gateway, reader = setup
+    direct, mirrored = _clients(gateway, reader, simulator)
+    expected = _read_everything(direct)
+    assert len(expected["all_users"]) == 50  # several pages of 25: pagination is exercised
+
+    got = _read_everything(mirrored)
+    assert got == expected
+
+    upstream = simulator.requests()
+    for _ in range(9):
+        _, consumer = _clients(gateway, reader, simulator)
+        assert _read_everything(consumer) == expected
+    assert simulator.requests() == upstream  # every key came from its snapshot
+
+
+def test_answers_carry_freshness_and_etags_and_errors_are_pagerdutys(
+    setup: tuple[Gateway, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    gateway, reader = setup
+    path = "/mirror/pagerduty/users/PUSR003"
+    auth = {"Authorization": f"Token token={reader}"}
+    first = gateway.http.get(path, headers=auth)
+    assert first.status_code == 200, first.text
+    assert first.json()["user"]["id"] == "PUSR003"
+    assert first.headers["x-snapshot-stale"] == "false"
+    assert first.headers["cache-control"].startswith("max-age=")
+    assert int(first.headers["age"]) >= 0
+    again = gateway.http.get(path, headers={**auth, "If-None-Match": first.headers["etag"]})
+    assert again.status_code == 304
+
+    missing = gateway.http.get("/mirror/pagerduty/users/PUSR999", headers=auth)
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == 2100
+
+    unserved = gateway.http.get("/mirror/pagerduty/incidents", headers=auth)
+    assert unserved.status_code == 404
+    assert "/escalation_policies/{id}" in unserved.json()["error"]["message"]
+
+    for sent in ({}, {"Authorization": f"Token token={SIM_TOKEN}"}):  # none, or the upstream's
+        refused = gateway.http.get(path, headers=sent)
+        assert refused.status_code == 401
+        assert refused.json()["error"]["code"] == 2006
+    assert SIM_TOKEN not in caplog.text
+    assert reader not in caplog.text
+
+    bad_page = gateway.http.get("/mirror/pagerduty/users?offset=x", headers=auth)
+    assert bad_page.status_code == 400
+    assert bad_page.json()["error"]["code"] == 2001
+
+
+def test_the_library_raises_its_own_error_for_an_unknown_token(
+    setup: tuple[Gateway, str], simulator: Simulator
+) -> None:
+    gateway, _ = setup
+    _, stranger = _clients(gateway, "not-a-gateway-token", simulator)
+    with pytest.raises(pagerduty.HttpError) as raised:
+        stranger.rget("/users/PUSR001")
+    response = raised.value.response
+    assert response is not None
+    assert response.status_code == 401

@@ -121,6 +121,7 @@ async def _answer(
         query=dict(request.query_params.items()),
         mirror_url=f"{base}/mirror/{instance}",
         read=data,
+        upstream_url=(registry.providers[instance].settings.base_url or "").rstrip("/"),
     )
     try:
         answer = await route.answer(mirror_request)

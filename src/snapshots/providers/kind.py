@@ -123,6 +123,7 @@ class MirrorRequest:
     query: Mapping[str, str]
     mirror_url: str
     read: Callable[[str, str], Awaitable[Any]]
+    upstream_url: str  # the instance's base_url: links to it in bodies are rewritten to mirror_url
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pagerduty
+import psycopg
 import pytest
 
 from helpers import SIM_TOKEN, Gateway, Simulator, sim_providers
@@ -135,3 +136,38 @@ def test_the_library_raises_its_own_error_for_an_unknown_token(
     response = raised.value.response
     assert response is not None
     assert response.status_code == 401
+
+
+def test_mirror_any_caches_every_get_path_and_says_what_is_missing_upstream(
+    tmp_path: Path,
+    simulator: Simulator,
+    start_gateway: StartGateway,
+    db: psycopg.Connection[Any],
+) -> None:
+    path = tmp_path / "jobs.toml"
+    tables = sim_providers(simulator.url, pagerduty='mirror = "any"')
+    path.write_text(f'[service]\nread_wait = "30s"\n{tables}\n')
+    config = load_jobs(path, env={})
+    assert "pagerduty.mirror_any" in config.datasets  # registered by the opt-in alone
+    gateway = start_gateway(config)
+
+    # A path no mirror route knows is fetched as is, keyed by the path and its sorted query.
+    first = gateway.http.get("/mirror/pagerduty/users?offset=2&limit=3")
+    assert first.status_code == 200, first.text
+    direct = simulator.http.get(
+        "/pagerduty/users",
+        params={"limit": "3", "offset": "2"},
+        headers={"Authorization": f"Token token={SIM_TOKEN}"},
+    )
+    # The /users route's dataset is not configured, so the path is cached as any other.
+    assert first.json()["users"] == direct.json()["users"]
+    reordered = gateway.http.get("/mirror/pagerduty/incidents?b=2&a=1")
+    assert reordered.status_code == 404  # the simulator has no incidents: PagerDuty's 404
+    assert reordered.json()["error"]["code"] == 2100
+    again = gateway.http.get("/mirror/pagerduty/incidents?a=1&b=2")  # same key, remembered
+    assert again.status_code == 404
+    runs = db.execute(
+        "SELECT key, upstream_requests FROM refresh_runs WHERE dataset = 'pagerduty.mirror_any'"
+        " AND key LIKE '/incidents%'"
+    ).fetchall()
+    assert runs == [("/incidents?a=1&b=2", 1)]  # one upstream call for both orders

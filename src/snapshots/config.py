@@ -32,7 +32,7 @@ from snapshots.config_types import (
     parse_duration,
 )
 from snapshots.errors import ConfigError, MalformedKey
-from snapshots.providers import custom
+from snapshots.providers import custom, mirror_any
 from snapshots.providers.kind import DatasetDefinition, KeyFormat, ProviderKind
 from snapshots.providers.kinds import known_kinds
 from snapshots_client.http_caching import DEFAULT_STALE_IF_ERROR_SECONDS
@@ -507,6 +507,18 @@ def load_jobs(
     providers = {n: _provider(n, t, known, path, env) for n, t in sorted(tables.items())}
     _refuse_clashes(providers, path)
     datasets = {n: _dataset(n, t, providers, path) for n, t in top.datasets.items()}
+    for name, provider in sorted(providers.items()):
+        if provider.settings.mirror != "any":
+            continue
+        if provider.kind.dataset(mirror_any.NAME) is None:
+            raise fail(
+                path,
+                f"providers.{name}.mirror",
+                f'kind {provider.kind.name} cannot mirror any path; use mirror = "paths"',
+            )
+        datasets.setdefault(
+            f"{name}.{mirror_any.NAME}", _dataset(f"{name}.{mirror_any.NAME}", {}, providers, path)
+        )
     jwt_secret = _jwt_secret(api.jwt, env, path) if api.jwt is not None else None
     return JobsConfig(path, providers, datasets, top.service, api, jwt_secret)
 

@@ -8,7 +8,7 @@ are the struct its definition names. `snapshots.config` reads the file into thes
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 import msgspec
 
@@ -135,6 +135,9 @@ class ProviderSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True,
     concurrency: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4
     max_retries: Annotated[int, msgspec.Meta(ge=0, le=10)] = 3
     max_throttle_wait: Duration = Duration(60.0)
+    # The mirror answers its kind's paths only ("paths"), or caches any GET path too ("any",
+    # in the dataset <instance>.mirror_any, which is then registered with its defaults).
+    mirror: Literal["paths", "any"] = "paths"
 
 
 class DatasetSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

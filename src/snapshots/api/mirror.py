@@ -25,10 +25,16 @@ from snapshots.api.composed import ComposedRead
 from snapshots.api.reader import SnapshotReader, json_response
 from snapshots.errors import DatasetDisabled, MalformedKey, SnapshotsError, Unauthorized
 from snapshots.logs import get_logger
+from snapshots.providers import mirror_any
 from snapshots.providers.kind import Mirror, MirrorRequest, MirrorRoute
 from snapshots.registry import Registry
 
 log = get_logger(__name__)
+
+
+class _NotConfigured(DatasetDisabled):
+    """A mirror route's dataset is not in jobs.toml (with mirror = "any", the path is cached
+    as any other)."""
 
 
 def _error(
@@ -91,8 +97,42 @@ async def mirror_get(
         match = re.fullmatch(route.pattern, path)
         if match is not None:
             return await _answer(request, reader, registry, instance, mirror, route, match)
+    if provider.settings.mirror == "any":
+        return await _any_path(request, reader, registry, instance, mirror, path)
     served = ", ".join(route.shows for route in mirror.routes)
-    return _error(mirror, 404, f"the mirror does not serve {path[:200]}; it serves GET {served}")
+    return _error(
+        mirror,
+        404,
+        f"the mirror does not serve {path[:200]}; it serves GET {served} "
+        '(mirror = "any" in the provider\'s table caches every GET path)',
+    )
+
+
+async def _any_path(
+    request: Request[Any, Any, State],
+    reader: SnapshotReader,
+    registry: Registry,
+    instance: str,
+    mirror: Mirror,
+    path: str,
+) -> ASGIResponse:
+    """`mirror = "any"`: the path and its sorted query as a key of `<instance>.mirror_any`,
+    its stored body answered with the links it had, rewritten into the mirror."""
+    key = mirror_any.key_of(path, dict(request.query_params.items()))
+    base = str(request.base_url).rstrip("/")
+    upstream = (registry.providers[instance].settings.base_url or "").rstrip("/")
+    read = ComposedRead(reader)
+    try:
+        stored = await read.data(f"{instance}.{mirror_any.NAME}", key)
+    except MalformedKey as exc:
+        return _error(mirror, 404, exc.message)
+    except SnapshotsError as exc:
+        return _error(mirror, exc.status, exc.message, exc.retry_after)
+    headers = {
+        name: value.replace(upstream, f"{base}/mirror/{instance}") if upstream else value
+        for name, value in (stored.get("headers") or {}).items()
+    }
+    return read.respond(request, stored.get("body"), headers)
 
 
 async def _answer(
@@ -111,7 +151,7 @@ async def _answer(
     async def data(dataset: str, key: str) -> Any:
         name = f"{instance}.{dataset}"
         if name not in registry.datasets:
-            raise DatasetDisabled(f'this path reads {name}: add [datasets."{name}"] to jobs.toml')
+            raise _NotConfigured(f'this path reads {name}: add [datasets."{name}"] to jobs.toml')
         return await read.data(name, key)
 
     base = str(request.base_url).rstrip("/")
@@ -127,6 +167,11 @@ async def _answer(
         answer = await route.answer(mirror_request)
     except MalformedKey as exc:
         return _error(mirror, 404, exc.message)
+    except _NotConfigured as exc:
+        if registry.providers[instance].settings.mirror == "any":
+            path = "/" + str(request.path_params["rest"]).lstrip("/")
+            return await _any_path(request, reader, registry, instance, mirror, path)
+        return _error(mirror, 503, exc.message, 30)
     except DatasetDisabled as exc:
         return _error(mirror, 503, exc.message, 30)
     except SnapshotsError as exc:

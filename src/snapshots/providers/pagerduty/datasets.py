@@ -10,6 +10,7 @@ import msgspec
 import pagerduty
 
 from snapshots.errors import UpstreamError
+from snapshots.providers import mirror_any
 from snapshots.providers.fetching import MAX_PAGES, incomplete, raise_for_status, transport_failure
 from snapshots.providers.kind import DatasetDefinition, FetchContext, JSONValue, KeyFormat
 
@@ -184,6 +185,12 @@ def fetch_user(client: Any, key: str, ctx: FetchContext) -> JSONValue:
     return user
 
 
+def raw_get(client: Any, path_and_query: str) -> tuple[JSONValue, dict[str, str]]:
+    """GET any path (for `mirror = "any"`): the JSON body; PagerDuty pages in the body."""
+    what = path_and_query.split("?", 1)[0]
+    return _get(client, path_and_query.lstrip("/"), what), {}
+
+
 DATASETS = (
     DatasetDefinition(
         name="schedule_users",
@@ -233,4 +240,5 @@ DATASETS = (
         description="a user by id, with name and email",
         schema=UserRecord,
     ),
+    mirror_any.definition(raw_get),
 )

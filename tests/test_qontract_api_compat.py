@@ -341,3 +341,38 @@ def test_jwt_settings_say_what_is_missing(tmp_path: Path, simulator: Simulator) 
     path.write_text(text.replace("[api.jwt]\n", '[api.jwt]\nsecret_env = "QAPI_JWT"\n'))
     with pytest.raises(ConfigError, match="set one of secret_env"):
         load_jobs(path, env={"QAPI_JWT": SECRET})
+
+
+def test_one_pagerduty_account_under_another_name_answers_every_secret_path(
+    tmp_path: Path, simulator: Simulator, start_gateway: StartGateway
+) -> None:
+    # The only account is `pd-prod`; the built-in `pagerduty` instance (it exists for every
+    # kind with a public URL) has no datasets, so it cannot answer and must not count as a
+    # second account that forces `secret_paths` on this one.
+    path = tmp_path / "jobs.toml"
+    secret = tmp_path / "jwt-secret"
+    secret.write_text(SECRET)
+    path.write_text(
+        f"""
+[service]
+read_wait = "30s"
+[api]
+tokens_file = "{tmp_path / "tokens"}"
+[api.jwt]
+secret_file = "{secret}"
+[providers.pd-prod]
+kind = "pagerduty"
+base_url = "{simulator.url}/pagerduty"
+token = "{SIM_TOKEN}"
+[datasets."pd-prod.schedule_on_call"]
+[datasets."pd-prod.user"]
+"""
+    )
+    gateway = start_gateway(load_jobs(path, env={}))
+    answer = gateway.http.get(
+        "/api/v1/external/pagerduty/schedules/PSCH003/users",
+        params=REFERENCE,
+        headers={"Authorization": f"Bearer {_jwt()}"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert [u["username"] for u in answer.json()["users"]] == _on_call(simulator, "PSCH003")

@@ -376,3 +376,19 @@ token = "{SIM_TOKEN}"
     )
     assert answer.status_code == 200, answer.text
     assert [u["username"] for u in answer.json()["users"]] == _on_call(simulator, "PSCH003")
+
+
+def test_a_missing_parameter_is_named_without_echoing_the_secret_reference(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"Authorization": f"Bearer {_jwt()}"}
+    url = "/api/v1/external/pagerduty/schedules/PSCH001/users"
+    for missing in ("path", "secret_manager_url"):
+        params = {k: v for k, v in REFERENCE.items() if k != missing}
+        answer = gateway.http.get(url, params=params, headers=headers)
+        assert answer.status_code == 400
+        message = answer.json()["error"]["message"]
+        assert repr(missing) in message
+        for value in (VAULT, "vault.example.com", SECRET_PATH, "pagerduty%2F", "field=token"):
+            assert value not in message, message
+    assert "vault.example.com" not in caplog.text

@@ -193,6 +193,9 @@ def test_expired_revoked_or_forged_jwts_get_401_and_service_tokens_still_work(
         "revoked": _jwt(sub="former-integration"),
         "forged": _jwt(secret="not-the-shared-secret-at-all-0123456789"),
         "garbage": "a.b.c",
+        # Signed, but naming no one: logs could not say who called, nor could it be revoked.
+        "empty subject": _jwt(sub=""),
+        "blank subject": _jwt(sub="   "),
     }
     for case, token in cases.items():
         answer = gateway.http.get(

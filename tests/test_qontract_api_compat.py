@@ -193,6 +193,9 @@ def test_expired_revoked_or_forged_jwts_get_401_and_service_tokens_still_work(
         "revoked": _jwt(sub="former-integration"),
         "forged": _jwt(secret="not-the-shared-secret-at-all-0123456789"),
         "garbage": "a.b.c",
+        # Signed, but naming no one: logs could not say who called, nor could it be revoked.
+        "empty subject": _jwt(sub=""),
+        "blank subject": _jwt(sub="   "),
     }
     for case, token in cases.items():
         answer = gateway.http.get(
@@ -341,3 +344,54 @@ def test_jwt_settings_say_what_is_missing(tmp_path: Path, simulator: Simulator) 
     path.write_text(text.replace("[api.jwt]\n", '[api.jwt]\nsecret_env = "QAPI_JWT"\n'))
     with pytest.raises(ConfigError, match="set one of secret_env"):
         load_jobs(path, env={"QAPI_JWT": SECRET})
+
+
+def test_one_pagerduty_account_under_another_name_answers_every_secret_path(
+    tmp_path: Path, simulator: Simulator, start_gateway: StartGateway
+) -> None:
+    # The only account is `pd-prod`; the built-in `pagerduty` instance (it exists for every
+    # kind with a public URL) has no datasets, so it cannot answer and must not count as a
+    # second account that forces `secret_paths` on this one.
+    path = tmp_path / "jobs.toml"
+    secret = tmp_path / "jwt-secret"
+    secret.write_text(SECRET)
+    path.write_text(
+        f"""
+[service]
+read_wait = "30s"
+[api]
+tokens_file = "{tmp_path / "tokens"}"
+[api.jwt]
+secret_file = "{secret}"
+[providers.pd-prod]
+kind = "pagerduty"
+base_url = "{simulator.url}/pagerduty"
+token = "{SIM_TOKEN}"
+[datasets."pd-prod.schedule_on_call"]
+[datasets."pd-prod.user"]
+"""
+    )
+    gateway = start_gateway(load_jobs(path, env={}))
+    answer = gateway.http.get(
+        "/api/v1/external/pagerduty/schedules/PSCH003/users",
+        params=REFERENCE,
+        headers={"Authorization": f"Bearer {_jwt()}"},
+    )
+    assert answer.status_code == 200, answer.text
+    assert [u["username"] for u in answer.json()["users"]] == _on_call(simulator, "PSCH003")
+
+
+def test_a_missing_parameter_is_named_without_echoing_the_secret_reference(
+    gateway: Gateway, caplog: pytest.LogCaptureFixture
+) -> None:
+    headers = {"Authorization": f"Bearer {_jwt()}"}
+    url = "/api/v1/external/pagerduty/schedules/PSCH001/users"
+    for missing in ("path", "secret_manager_url"):
+        params = {k: v for k, v in REFERENCE.items() if k != missing}
+        answer = gateway.http.get(url, params=params, headers=headers)
+        assert answer.status_code == 400
+        message = answer.json()["error"]["message"]
+        assert repr(missing) in message
+        for value in (VAULT, "vault.example.com", SECRET_PATH, "pagerduty%2F", "field=token"):
+            assert value not in message, message
+    assert "vault.example.com" not in caplog.text

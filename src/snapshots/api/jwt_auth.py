@@ -47,6 +47,8 @@ class JwtVerifier:
         except jwt.InvalidTokenError as exc:
             raise Unauthorized(f"the JWT is not valid ({type(exc).__name__})") from None
         subject = str(claims["sub"])
+        if not subject.strip():
+            raise Unauthorized("the JWT's subject is empty; it must name the caller")
         if subject in self.revoked_subjects:
             raise Unauthorized("the JWT's subject has been revoked")
         return subject

@@ -194,3 +194,40 @@ class GatewayContract:
             assert _error(anonymous.get(f"/api/v1/snapshots/{gateway.dataset}/{key}")) == (
                 "unauthorized"
             )
+
+    def test_head_answers_like_get_without_a_body(
+        self, gateway_under_test: GatewayUnderTest
+    ) -> None:
+        gateway = gateway_under_test
+        key = gateway.key(6)
+        gateway.publish(key)
+        path = f"/api/v1/snapshots/{gateway.dataset}/{key}"
+        with _raw(gateway) as http:
+            got = http.get(path)
+            head = http.head(path)
+            current = http.head(path, headers={"If-None-Match": got.headers["etag"]})
+            unknown = http.head(f"/api/v1/snapshots/no-such.dataset/{key}")
+        assert head.status_code == 200
+        assert head.content == b""
+        for name in ("etag", "x-snapshot-version", "last-modified", "x-snapshot-stale"):
+            assert head.headers[name] == got.headers[name], name
+        assert current.status_code == 304
+        assert current.content == b""
+        assert unknown.status_code == 404
+        assert unknown.content == b""
+
+    def test_max_age_must_be_a_number_of_seconds(
+        self, gateway_under_test: GatewayUnderTest
+    ) -> None:
+        gateway = gateway_under_test
+        key = gateway.key(7)
+        gateway.publish(key)
+        path = f"/api/v1/snapshots/{gateway.dataset}/{key}"
+        with _raw(gateway) as http:
+            for bad in ("-1", "soon"):
+                assert _error(http.get(path, params={"max_age": bad})) == "bad_request", bad
+            fresh_enough = http.get(path, params={"max_age": "3600"})
+        assert fresh_enough.status_code == 200
+        client = SnapshotsClient(gateway.url, gateway.token("reader"), retries=0)
+        with client, pytest.raises(BadRequest):
+            client.get(gateway.dataset, key, max_age=-1)

@@ -208,8 +208,11 @@ class FakeGateway:
     # --- answering ---
 
     def handle(self, request: httpx.Request) -> httpx.Response:
-        """Answer one API request like the gateway would."""
+        """Answer one API request like the gateway would (HEAD as the GET, without the body)."""
         response = self._answer(request)
+        if request.method == "HEAD":
+            headers = [(k, v) for k, v in response.headers.multi_items() if k != "content-length"]
+            response = httpx.Response(response.status_code, headers=headers)
         with self._lock:
             self.requests.append(
                 Recorded(
@@ -276,6 +279,9 @@ class FakeGateway:
         return history[-1] if history else None
 
     def _snapshot(self, dataset: str, key: str, request: httpx.Request) -> httpx.Response:
+        max_age = request.url.params.get("max_age")
+        if max_age is not None and not _non_negative_number(max_age):
+            return _error(400, "bad_request", "invalid parameters: max_age: Expected float >= 0.0")
         if (failure := self._canned_error(dataset, key)) is not None:
             return failure
         latest = self._latest(dataset, key)
@@ -391,6 +397,14 @@ class _HistoryQuery(msgspec.Struct):
     before_version: int | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     include: Literal["data"] | None = None
+
+
+def _non_negative_number(text: str) -> bool:
+    """Whether a `max_age` is what the gateway accepts: a number of seconds, at least 0."""
+    try:
+        return float(text) >= 0.0
+    except ValueError:
+        return False
 
 
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> httpx.Response:

@@ -35,12 +35,14 @@ def _handler(gateway: FakeGateway) -> type[BaseHTTPRequestHandler]:
             for name, value in response.headers.items():
                 if name.lower() not in ("content-length", "connection"):
                     self.send_header(name, value)
-            self.send_header("Content-Length", str(len(response.content)))
+            if self.command != "HEAD":  # a HEAD answer has the GET's headers, no body
+                self.send_header("Content-Length", str(len(response.content)))
             self.end_headers()
             self.wfile.write(response.content)
 
         do_GET = _serve  # the names http.server dispatches to
         do_POST = _serve
+        do_HEAD = _serve
 
         def log_message(self, format: str, *args: object) -> None:
             """Quiet: the gateway's `requests` list is the log."""

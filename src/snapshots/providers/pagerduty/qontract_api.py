@@ -83,10 +83,14 @@ def _instances(registry: Registry) -> dict[str, PagerDutySettings]:
 
 def instance_for(registry: Registry, secret_path: str) -> str:
     """The PagerDuty instance a secret reference selects: the only one, or the one listing
-    `secret_path` in its `secret_paths`."""
+    `secret_path` in its `secret_paths`. An instance with no datasets (the built-in
+    `pagerduty` one, when the account is configured under another name) cannot answer, so it
+    does not count when telling whether there is only one."""
     instances = _instances(registry)
-    if len(instances) == 1:
-        return next(iter(instances))
+    serving = {provider.name for provider in (d.provider for d in registry.datasets.values())}
+    candidates = [name for name in instances if name in serving] or list(instances)
+    if len(candidates) == 1:
+        return candidates[0]
     for name, settings in instances.items():
         if secret_path in settings.secret_paths:
             return name

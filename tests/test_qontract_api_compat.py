@@ -395,3 +395,20 @@ def test_a_missing_parameter_is_named_without_echoing_the_secret_reference(
         for value in (VAULT, "vault.example.com", SECRET_PATH, "pagerduty%2F", "field=token"):
             assert value not in message, message
     assert "vault.example.com" not in caplog.text
+
+
+def test_a_user_the_upstream_cannot_show_fails_the_answer_instead_of_shortening_it(
+    gateway: Gateway, simulator: Simulator
+) -> None:
+    """A consumer acts on the list (a Slack group's members): one user missing upstream must
+    fail its run, not silently drop that person."""
+    simulator.add_fault("pagerduty", "error", status=404, path="/users/", count=50)
+    answer = gateway.http.get(
+        "/api/v1/external/pagerduty/schedules/PSCH004/users",
+        params=REFERENCE,
+        headers={"Authorization": f"Bearer {_jwt()}"},
+    )
+    assert answer.status_code == 502, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "upstream_error"
+    assert "schedule PSCH004 names user" in error["message"]

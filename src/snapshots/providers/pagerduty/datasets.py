@@ -50,9 +50,24 @@ ON_CALL_WINDOW_SECONDS = 60.0
 """`schedule_on_call` renders the final layer over now..now+60 s, as qontract-api does."""
 
 
-class EscalationPolicy(msgspec.Struct):
+class EscalationTarget(msgspec.Struct):
+    """A rule's target: a schedule or user reference (its id is what gets read next)."""
+
     id: str
-    escalation_rules: list[dict[str, Any]] = []
+    type: str
+
+
+class EscalationRule(msgspec.Struct):
+    escalation_delay_in_minutes: int
+    targets: list[EscalationTarget]
+
+
+class EscalationPolicy(msgspec.Struct):
+    """What a stored policy must have: rules whose targets carry a type and an id, and a delay
+    (a policy missing them is refused at refresh, never walked half-understood)."""
+
+    id: str
+    escalation_rules: list[EscalationRule] = []
 
 
 def _get(client: Any, path: str, what: str, params: dict[str, str] | None = None) -> Any:

@@ -28,7 +28,13 @@ from litestar.types import ASGIApp
 from snapshots.api.composed import ComposedRead
 from snapshots.api.reader import SnapshotReader
 from snapshots.api.schemas import ERROR_RESPONSES
-from snapshots.errors import BadParameter, DatasetDisabled, UpstreamNotFound
+from snapshots.errors import (
+    BadParameter,
+    DatasetDisabled,
+    MalformedKey,
+    UpstreamError,
+    UpstreamNotFound,
+)
 from snapshots.providers.pagerduty.settings import PagerDutySettings
 from snapshots.registry import Registry
 
@@ -119,23 +125,44 @@ def _username(user: Any) -> str:
     return str(user.get("email", "")).split("@", 1)[0]
 
 
-async def _users(read: ComposedRead, instance: str, user_ids: list[str]) -> list[PagerDutyUser]:
-    """Each user by id (in order); a user the upstream says does not exist is left out."""
+async def _users(
+    read: ComposedRead, instance: str, user_ids: list[str], referrer: str
+) -> list[PagerDutyUser]:
+    """Each user by id, in order. A user the upstream does not have fails the whole answer:
+    leaving it out would shrink the list a consumer acts on (a Slack group emptied by one
+    vanished account), where a failed run changes nothing."""
 
-    async def one(user_id: str) -> PagerDutyUser | None:
+    async def one(user_id: str) -> PagerDutyUser:
         try:
             return PagerDutyUser(_username(await read.data(f"{instance}.user", user_id)))
-        except UpstreamNotFound:
-            return None
+        except (UpstreamNotFound, MalformedKey) as exc:
+            raise UpstreamError(
+                f"{referrer} names user {user_id[:40]!r}, which {instance} cannot show "
+                f"({exc.message}); nothing is answered rather than a shorter list"
+            ) from None
 
-    found = await asyncio.gather(*(one(user_id) for user_id in user_ids))
-    return [user for user in found if user is not None]
+    return list(await asyncio.gather(*(one(user_id) for user_id in user_ids)))
 
 
 async def _on_call(read: ComposedRead, instance: str, schedule_id: str) -> list[PagerDutyUser]:
     """The users on call now in a schedule (its final layer, deleted users skipped)."""
     references = await read.data(f"{instance}.schedule_on_call", schedule_id)
-    return await _users(read, instance, [str(r["id"]) for r in references])
+    ids = [str(r["id"]) for r in references]
+    return await _users(read, instance, ids, f"schedule {schedule_id}")
+
+
+async def _schedule_target(
+    read: ComposedRead, instance: str, schedule_id: str, referrer: str
+) -> list[PagerDutyUser]:
+    """A policy's schedule target; one the upstream does not have fails the answer with a
+    message naming the policy (a 404 would read as "no such policy")."""
+    try:
+        return await _on_call(read, instance, schedule_id)
+    except (UpstreamNotFound, MalformedKey) as exc:
+        raise UpstreamError(
+            f"{referrer} targets schedule {schedule_id[:40]!r}, which {instance} cannot show "
+            f"({exc.message})"
+        ) from None
 
 
 @get(
@@ -203,13 +230,14 @@ async def escalation_policy_users(
     read = ComposedRead(reader)
     policy = await read.data(f"{instance}.escalation_policy", policy_id)
     users: list[PagerDutyUser] = []
-    for rule in policy.get("escalation_rules") or []:
-        for target in rule.get("targets") or []:
-            if target.get("type") == "schedule_reference":
-                users += await _on_call(read, instance, str(target["id"]))
-            elif target.get("type") == "user_reference":
-                users += await _users(read, instance, [str(target["id"])])
-        if users and rule.get("escalation_delay_in_minutes") != 0:
+    referrer = f"escalation policy {policy_id}"
+    for rule in policy["escalation_rules"]:  # the stored policy matched its schema
+        for target in rule["targets"]:
+            if target["type"] == "schedule_reference":
+                users += await _schedule_target(read, instance, str(target["id"]), referrer)
+            elif target["type"] == "user_reference":
+                users += await _users(read, instance, [str(target["id"])], referrer)
+        if users and rule["escalation_delay_in_minutes"] != 0:
             break  # the next rule pages only after a delay: these are the users paged first
     return read.respond(request, EscalationPolicyUsersResponse(users=users))
 

@@ -266,3 +266,31 @@ def test_a_narrowed_dataset_answers_only_its_own_query(
         mirrored.search_issues("project = PRJ3", fields=["summary"])
     assert refused.value.status_code == 400
     assert "(status = Done)" in str(refused.value.text)
+
+
+def test_rich_text_fields_only_on_version_2_and_unknown_projects_as_jira_says(
+    tmp_path: Path, simulator: Simulator, start_gateway: StartGateway
+) -> None:
+    """Version 3 sends description as an Atlassian document; the snapshot keeps version 2's
+    string, so /rest/api/3 refuses it rather than answering in the wrong shape."""
+    table = 'fields = ["summary", "description"]\n'
+    gateway, reader = _setup(tmp_path, simulator, start_gateway, "cloud", table)
+    auth = {"Authorization": f"Bearer {reader}"}
+    query = {"jql": "project = PRJ1", "fields": "summary,description"}
+
+    v2 = gateway.http.get("/mirror/jira/rest/api/2/search/jql", params=query, headers=auth)
+    v3 = gateway.http.get("/mirror/jira/rest/api/3/search/jql", params=query, headers=auth)
+    unknown = gateway.http.get(
+        "/mirror/jira/rest/api/2/search", params={**query, "jql": "project = PRJ999"}, headers=auth
+    )
+
+    assert v2.status_code == 200, v2.text
+    assert v2.json()["isLast"] is True
+    assert v3.status_code == 400
+    assert "description only on /rest/api/2" in v3.json()["errorMessages"][0]
+    assert unknown.status_code == 400, unknown.text
+    bare = gateway.http.get("/api/v1/jira/projects/PRJ999/issues", headers=auth)
+    assert bare.status_code == 404  # an unknown project is not a failed refresh
+    assert unknown.json()["errorMessages"] == [
+        "The value 'PRJ999' does not exist for the field 'project'."
+    ]

@@ -154,6 +154,10 @@ async def _answer(
             raise _NotConfigured(f'this path reads {name}: add [datasets."{name}"] to jobs.toml')
         return await read.data(name, key)
 
+    def options(dataset: str) -> Any:
+        registered = registry.datasets.get(f"{instance}.{dataset}")
+        return registered.options if registered is not None else None
+
     base = str(request.base_url).rstrip("/")
     mirror_request = MirrorRequest(
         instance=instance,
@@ -162,6 +166,9 @@ async def _answer(
         mirror_url=f"{base}/mirror/{instance}",
         read=data,
         upstream_url=(registry.providers[instance].settings.base_url or "").rstrip("/"),
+        settings=registry.providers[instance].settings,
+        options=options,
+        queries={k: tuple(request.query_params.getall(k)) for k in request.query_params},
     )
     try:
         answer = await route.answer(mirror_request)

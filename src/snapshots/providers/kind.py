@@ -124,6 +124,12 @@ class MirrorRequest:
     mirror_url: str
     read: Callable[[str, str], Awaitable[Any]]
     upstream_url: str  # the instance's base_url: links to it in bodies are rewritten to mirror_url
+    settings: Any = None  # the instance's settings struct (answers made from configuration)
+    # A dataset's own settings struct (local name), None when it is not configured: what the
+    # snapshot holds (a filter, the fields kept) decides which requests it can answer exactly.
+    options: Callable[[str], Any] = field(default=lambda _dataset: None)
+    # Every value of each query parameter (Jira repeats `fields=`), where `query` has the first.
+    queries: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

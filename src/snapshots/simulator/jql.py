@@ -2,6 +2,8 @@
 
     project = KEY [AND status = "Name" | AND status != "Name"] [ORDER BY field [ASC|DESC]]
 
+The status clause may be in parentheses, as the project_issues dataset writes its `jql` filter.
+
 Keywords are case-insensitive and values may be quoted; anything else is a JQL error (Jira's 400).
 """
 
@@ -14,7 +16,7 @@ ORDER_FIELDS = ("key", "id", "created", "updated")
 _VALUE = r"""(?:"[^"]*"|'[^']*'|[A-Za-z0-9_-]+)"""
 _QUERY = re.compile(
     rf"""^\s*project\s*=\s*(?P<project>{_VALUE})
-    (?:\s+AND\s+status\s*(?P<op>!=|=)\s*(?P<status>{_VALUE}))?
+    (?:\s+AND\s+(?P<paren>\(\s*)?status\s*(?P<op>!=|=)\s*(?P<status>{_VALUE})(?(paren)\s*\)))?
     (?:\s+ORDER\s+BY\s+(?P<order>\w+)(?:\s+(?P<direction>ASC|DESC))?)?\s*$""",
     re.IGNORECASE | re.VERBOSE,
 )

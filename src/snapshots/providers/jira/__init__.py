@@ -7,6 +7,7 @@ from pathlib import Path
 from snapshots.config_types import BudgetLimit
 from snapshots.providers.jira.client import check_settings, make_client
 from snapshots.providers.jira.datasets import DATASETS
+from snapshots.providers.jira.mirror import MIRROR
 from snapshots.providers.jira.settings import JiraSettings
 from snapshots.providers.kind import BareRoute, ProviderKind
 
@@ -28,5 +29,6 @@ KIND = ProviderKind(
             "Every issue of a project.",
         ),
     ),
+    mirror=MIRROR,
     docs=Path(__file__).with_name("README.md"),
 )

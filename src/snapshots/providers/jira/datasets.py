@@ -9,7 +9,7 @@ import jira
 import msgspec
 import requests
 
-from snapshots.errors import SnapshotsError, UpstreamError
+from snapshots.errors import SnapshotsError, UpstreamError, UpstreamNotFound
 from snapshots.providers.fetching import MAX_PAGES, incomplete, library_failure
 from snapshots.providers.jira.settings import ProjectIssuesOptions
 from snapshots.providers.kind import DatasetDefinition, FetchContext, JSONValue, KeyFormat
@@ -19,6 +19,7 @@ PROJECT_KEY = KeyFormat(
     description="a Jira project key (an upper-case letter, then upper-case letters, digits or _)",
     example="PRJ1",
 )
+NO_PROJECT = "does not exist for the field 'project'"  # Jira's search, for an unknown project
 PAGE_SIZE = 100  # issues asked for per search page (Jira may answer fewer, and says so)
 
 
@@ -34,6 +35,10 @@ class Project(msgspec.Struct):
 
 def _failure(exc: Exception, what: str) -> SnapshotsError:
     status = getattr(exc, "status_code", None) if isinstance(exc, jira.JIRAError) else None
+    if status == 400 and NO_PROJECT in str(getattr(exc, "text", "")):
+        # Jira's search answers a project that does not exist with a 400, not a 404: it is
+        # still a key with nothing behind it (answered as not found, not as a failure).
+        return UpstreamNotFound(f"jira has no such project ({what})")
     return library_failure("jira", what, exc, status if isinstance(status, int) else None)
 
 

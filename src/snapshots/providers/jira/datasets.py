@@ -10,7 +10,9 @@ import msgspec
 import requests
 
 from snapshots.errors import SnapshotsError, UpstreamError, UpstreamNotFound
+from snapshots.providers import mirror_any
 from snapshots.providers.fetching import MAX_PAGES, incomplete, library_failure
+from snapshots.providers.jira.raw import raw_get
 from snapshots.providers.jira.settings import ProjectIssuesOptions
 from snapshots.providers.kind import DatasetDefinition, FetchContext, JSONValue, KeyFormat
 
@@ -211,4 +213,5 @@ DATASETS = (
         description="a project's settings, lead and issue types",
         schema=Project,
     ),
+    mirror_any.definition(raw_get),
 )

@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
 import github
+import psycopg
 import pytest
 import requests
 from github import Auth, Github
@@ -119,7 +120,7 @@ def _as_upstream(result: dict[str, Any], mirror: str, upstream: str) -> dict[str
 
 
 def test_pygithub_gets_what_the_upstream_gives_eager_and_lazy_and_ten_consumers_cost_one_fetch_per_key(
-    setup: tuple[Gateway, str], simulator: Simulator
+    setup: tuple[Gateway, str], simulator: Simulator, db: psycopg.Connection[Any]
 ) -> None:
     gateway, reader = setup
     mirror, upstream = f"{gateway.server.url}/mirror/github", f"{simulator.url}/github"
@@ -141,6 +142,16 @@ def test_pygithub_gets_what_the_upstream_gives_eager_and_lazy_and_ten_consumers_
         again = _read_everything(_mirrored(gateway, reader, lazy=lazy))
         assert _as_upstream(again, mirror, upstream) == expected
     assert simulator.requests("github") == upstream_requests  # every key from its snapshot
+    runs = db.execute(
+        "SELECT dataset, key, count(*) FROM refresh_runs GROUP BY dataset, key ORDER BY 1, 2"
+    ).fetchall()
+    assert runs == [
+        ("github.org", "acme", 1),
+        ("github.org_members", "acme", 1),
+        ("github.repo", REPO, 1),
+        ("github.repo_collaborators", REPO, 1),
+        ("github.user", LOGIN, 1),
+    ]
 
 
 def test_lazy_objects_complete_through_the_mirror_not_upstream(

@@ -31,6 +31,7 @@ SEGMENT = "[^/]+"
 # PyGithub raises its own exceptions by these exact messages (BadCredentialsException,
 # UnknownObjectException), so the gateway's explanation cannot replace them.
 _MESSAGES = {401: "Bad credentials", 404: "Not Found"}
+_AFTER_BASE = ("", "/", "?", "{", "#")  # what may follow the API base URL in a URL below it
 
 
 def token(authorization: str) -> str | None:
@@ -57,13 +58,7 @@ def error(status: int, message: str) -> Any:
 
 def _points_upstream(value: str, upstream: str) -> bool:
     """Whether `value` is `upstream` or a URL below it (not merely sharing its prefix)."""
-    return value.startswith(upstream) and value[len(upstream) : len(upstream) + 1] in (
-        "",
-        "/",
-        "?",
-        "{",
-        "#",
-    )
+    return value.startswith(upstream) and value[len(upstream) : len(upstream) + 1] in _AFTER_BASE
 
 
 def rewrite(value: Any, upstream: str, mirror: str) -> Any:

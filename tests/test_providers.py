@@ -87,6 +87,47 @@ def test_github_repo_is_stored(
     assert body["freshness"]["ttl_seconds"] == 3600
 
 
+def test_github_user_org_and_every_page_of_org_members_are_stored(
+    start_gateway: StartGateway,
+    config: Callable[..., JobsConfig],
+    simulator: Simulator,
+    db: psycopg.Connection[Any],
+) -> None:
+    tables = "".join(f'[datasets."github.{name}"]\n' for name in ("user", "org", "org_members"))
+    gateway = start_gateway(config(tables, gh_extra="page_size = 50"))
+
+    user = gateway.snapshot("github.user", "mona-041").json()["data"]
+    org = gateway.snapshot("github.org", "acme").json()["data"]
+    members = gateway.snapshot("github.org_members", "acme").json()["data"]
+
+    assert (user["login"], user["name"], user["type"]) == ("mona-041", "Mona 041", "User")
+    assert (org["login"], org["url"]) == ("acme", f"{simulator.url}/github/orgs/acme")
+    logins = [member["login"] for member in members]
+    assert len(logins) == 198 == len(set(logins))
+    assert simulator.requests("github") == 1 + 1 + 4  # user, org, four pages of 50
+    assert _runs(db, "github.org_members", "acme")[0][1] == 4
+    assert gateway.snapshot("github.org", "no_such/org").status_code == 400
+
+
+def test_github_org_members_ending_before_the_announced_last_page_are_not_stored(
+    start_gateway: StartGateway,
+    config: Callable[..., JobsConfig],
+    simulator: Simulator,
+    db: psycopg.Connection[Any],
+) -> None:
+    gateway = start_gateway(config('[datasets."github.org_members"]\n', gh_extra="page_size = 50"))
+    _fault(simulator, "github", kind="overstated", path="orgs/acme/members", count=20)
+
+    refused = gateway.snapshot("github.org_members", "acme")
+
+    assert refused.status_code == 503  # a cold miss with no good version to fall back on
+    assert "page 4 of 5 came back with 48 items, fewer than per_page 50" in refused.text
+    assert "the list may be truncated, nothing stored" in refused.json()["error"]["message"]
+    assert db.execute(
+        "SELECT count(*) FROM snapshots WHERE dataset = 'github.org_members'"
+    ).fetchone() == (0,)
+
+
 def test_a_payload_not_matching_the_dataset_schema_is_not_stored(
     start_gateway: StartGateway,
     config: Callable[..., JobsConfig],

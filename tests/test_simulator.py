@@ -240,6 +240,39 @@ def test_pygithub_completes_a_lazy_collaborator_from_its_profile(
     assert simulator.counters()["github"]["by_status"] == {"200": 3}
 
 
+def test_pygithub_reads_the_organisation_and_pages_through_its_members(
+    simulator: Simulator, pygithub: Callable[..., Github]
+) -> None:
+    org = pygithub().get_organization("acme")
+
+    members = [u.login for u in org.get_members()]
+
+    assert (org.login, org.type, org.public_repos) == ("acme", "Organization", 23)
+    assert org.url == f"{simulator.url}/github/orgs/acme"
+    assert len(members) == len(set(members)) > 100  # several pages of 30
+    collaborators = {u.login for u in pygithub().get_repo("acme/repo-03").get_collaborators()}
+    outside = {u.login for u in pygithub().get_repo("acme/repo-03").get_collaborators("outside")}
+    assert collaborators - outside <= set(members)  # members are its repos' inside collaborators
+    assert not outside & set(members)
+
+
+def test_github_members_link_header_pages_like_collaborators(simulator: Simulator) -> None:
+    response = simulator.http.get("/github/orgs/acme/members?per_page=100", headers=GITHUB_AUTH)
+    last = simulator.http.get("/github/orgs/acme/members?per_page=100&page=2", headers=GITHUB_AUTH)
+
+    base = f"{simulator.url}/github/orgs/acme/members"
+    assert len(response.json()) == 100
+    assert response.headers["link"] == ", ".join(
+        [f'<{base}?per_page=100&page=2>; rel="next"', f'<{base}?per_page=100&page=2>; rel="last"']
+    )
+    assert 0 < len(last.json()) < 100
+    assert last.headers["link"] == ", ".join(
+        [f'<{base}?per_page=100&page=1>; rel="prev"', f'<{base}?per_page=100&page=1>; rel="first"']
+    )
+    missing = simulator.http.get("/github/orgs/other/members", headers=GITHUB_AUTH)
+    assert (missing.status_code, missing.json()["message"]) == (404, "Not Found")
+
+
 def test_pygithub_unknown_repo_raises_unknown_object(pygithub: Callable[..., Github]) -> None:
     with pytest.raises(UnknownObjectException):
         pygithub().get_repo("acme/repo-99")

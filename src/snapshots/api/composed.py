@@ -59,7 +59,12 @@ class ComposedRead:
             (entry.ttl_seconds - age for (entry, _), age in zip(self._parts, ages, strict=True)),
             default=0.0,
         )
-        etag = quoted_etag(hashlib.sha256(body).hexdigest())
+        # The ETag covers the extra headers too: a list page whose items stay while its `Link`
+        # moves (the list grew past it) must not be answered 304 with the old Link kept.
+        digest = hashlib.sha256(body)
+        for name, value in sorted((extra_headers or {}).items()):
+            digest.update(f"\n{name}: {value}".encode())
+        etag = quoted_etag(digest.hexdigest())
         headers = [("etag", etag)]
         if self._parts:
             newest = max(entry.fetched_at for entry, _ in self._parts)

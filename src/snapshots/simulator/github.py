@@ -1,4 +1,5 @@
-"""Fake GitHub REST API under /github: repositories, their collaborators, and users.
+"""Fake GitHub REST API under /github: repositories, their collaborators, users, and the `acme`
+organisation with its members.
 
 Every answer carries GitHub's rate headers, every 200 a weak ETag; a request whose
 `If-None-Match` still matches gets a 304 that does not use the rate limit, as on GitHub.
@@ -161,6 +162,18 @@ def _int_param(request: Request[Any, Any, State], name: str, default: int) -> in
     return int(value) if value.isdigit() and int(value) > 0 else default
 
 
+def _paged(request: Request[Any, Any, State], items: list[Any], shape: Shape) -> Answer:
+    """One page (`per_page`, `page`) of `items` with GitHub's `Link`; under an `overstated`
+    fault the Link counts one page more than there is (that page answers []), under
+    `truncated` the page comes back empty."""
+    per_page = min(_int_param(request, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
+    page = _int_param(request, "page", 1)
+    last = max(1, math.ceil(len(items) / per_page))
+    link = _link_header(request, page, last + 1 if shape == "overstated" else last)
+    body = [] if shape == "truncated" else items[(page - 1) * per_page : page * per_page]
+    return Answer(200, body, {"Link": link} if link else {})
+
+
 @get("/repos/{owner:str}/{repo:str}/collaborators")
 async def collaborators(
     request: Request[Any, Any, State], owner: FromPath[str], repo: FromPath[str]
@@ -168,8 +181,6 @@ async def collaborators(
     """GET /repos/{owner}/{repo}/collaborators?per_page=&page=&affiliation=&permission="""
     api = base_url(request, PREFIX)
     n, mutation = _repo(request, owner, repo)
-    per_page = min(_int_param(request, "per_page", DEFAULT_PER_PAGE), MAX_PER_PAGE)
-    page = _int_param(request, "page", 1)
     affiliation = request.query_params.get("affiliation", "all")
     permission = request.query_params.get("permission")
 
@@ -185,11 +196,43 @@ async def collaborators(
             users = [u for u in users if gh.is_outside_collaborator(u)]
         if permission:
             users = [u for u in users if u["permissions"][permission]]
-        last = max(1, math.ceil(len(users) / per_page))
-        # overstated: the Link counts one page more than there is (that page answers []).
-        link = _link_header(request, page, last + 1 if shape == "overstated" else last)
-        body = [] if shape == "truncated" else users[(page - 1) * per_page : page * per_page]
-        return Answer(200, body, {"Link": link} if link else {})
+        return _paged(request, users, shape)
+
+    return await serve(request, DIALECT, answer)
+
+
+@get("/orgs/{org:str}")
+async def organization(request: Request[Any, Any, State], org: FromPath[str]) -> Response[bytes]:
+    """GET /orgs/{org}: the organisation (only `acme` exists)."""
+    api = base_url(request, PREFIX)
+    repos = simulator_state(request).sizes.repos
+
+    def answer(shape: Shape) -> Answer:
+        if shape == "empty":
+            return Answer(200, {})
+        if org.lower() != gh.ORG:
+            return NOT_FOUND
+        return Answer(200, gh.organization_profile(api, repos))
+
+    return await serve(request, DIALECT, answer)
+
+
+@get("/orgs/{org:str}/members")
+async def members(request: Request[Any, Any, State], org: FromPath[str]) -> Response[bytes]:
+    """GET /orgs/{org}/members?per_page=&page=: the members of `acme`, every user who
+    collaborates on one of its repos (as they are now) and is not an outside collaborator."""
+    api = base_url(request, PREFIX)
+    state = simulator_state(request)
+    mutations = {
+        n: state.mutation("github", gh.full_name(n)) for n in range(1, state.sizes.repos + 1)
+    }
+
+    def answer(shape: Shape) -> Answer:
+        if shape == "empty":
+            return Answer(200, [])
+        if org.lower() != gh.ORG:
+            return NOT_FOUND
+        return _paged(request, gh.members(api, mutations), shape)
 
     return await serve(request, DIALECT, answer)
 
@@ -210,7 +253,7 @@ async def user(request: Request[Any, Any, State], username: FromPath[str]) -> Re
     return await serve(request, DIALECT, answer)
 
 
-router = Router(PREFIX, route_handlers=[repository, collaborators, user])
+router = Router(PREFIX, route_handlers=[repository, collaborators, organization, members, user])
 
 
 def object_exists(object_id: str, sizes: Sizes) -> bool:

@@ -1,4 +1,5 @@
-"""Deterministic GitHub data in the REST API's shapes: the `acme` organisation, repos, collaborators.
+"""Deterministic GitHub data in the REST API's shapes: the `acme` organisation (with its members),
+repos, collaborators.
 
 API URLs (`url`, `*_url`) are built on `api`, the address the client reached the simulator at,
 because PyGithub follows them (e.g. `repo.url + "/collaborators"`) and refuses other hosts.
@@ -80,6 +81,56 @@ def _account(api: str, login: str, number: int, kind: str) -> dict[str, Any]:
 
 def organization(api: str) -> dict[str, Any]:
     return _account(api, ORG, ORG_ID, "Organization")
+
+
+def organization_profile(api: str, repo_count: int = REPO_COUNT) -> dict[str, Any]:
+    """The organisation as GET /orgs/{org} shows it (its URLs are below /orgs, not /users);
+    every fourth of its `repo_count` repos is private."""
+    url = f"{api}/orgs/{ORG}"
+    return {
+        "login": ORG,
+        "id": ORG_ID,
+        "node_id": _node_id("Organization", ORG_ID),
+        "url": url,
+        "repos_url": f"{url}/repos",
+        "events_url": f"{url}/events",
+        "hooks_url": f"{url}/hooks",
+        "issues_url": f"{url}/issues",
+        "members_url": f"{url}/members{{/member}}",
+        "public_members_url": f"{url}/public_members{{/member}}",
+        "avatar_url": f"https://avatars.githubusercontent.com/u/{ORG_ID}?v=4",
+        "description": "Acme's services and tooling",
+        "name": "Acme",
+        "company": None,
+        "blog": "https://acme.example",
+        "location": None,
+        "email": None,
+        "twitter_username": None,
+        "is_verified": False,
+        "has_organization_projects": True,
+        "has_repository_projects": True,
+        "public_repos": repo_count - repo_count // 4,
+        "public_gists": 0,
+        "followers": 12,
+        "following": 0,
+        "html_url": f"{WEB}/{ORG}",
+        "created_at": "2018-05-02T09:00:00Z",
+        "updated_at": "2026-01-15T09:00:00Z",
+        "archived_at": None,
+        "type": "Organization",
+    }
+
+
+def members(api: str, mutations: dict[int, int]) -> list[dict[str, Any]]:
+    """The organisation's members, by id: everyone who collaborates on one of its repos (repo
+    number -> its mutation count) and is not an outside collaborator."""
+    ids = {
+        int(user["id"]) - 1000
+        for n, mutation in mutations.items()
+        for user in collaborators(api, n, mutation)
+        if not is_outside_collaborator(user)
+    }
+    return [_account(api, login(k), 1000 + k, "User") for k in sorted(ids)]
 
 
 def login(k: int) -> str:

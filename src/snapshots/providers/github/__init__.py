@@ -1,5 +1,5 @@
-"""GitHub (REST API, through PyGithub): repository collaborators and repositories, on
-github.com or GitHub Enterprise Server."""
+"""GitHub (REST API, through PyGithub): repository collaborators, repositories, users,
+organisations and their members, on github.com or GitHub Enterprise Server."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 from snapshots.config_types import BudgetLimit
 from snapshots.providers.github.client import make_client, read_throttle
 from snapshots.providers.github.datasets import DATASETS
+from snapshots.providers.github.mirror import MIRROR
 from snapshots.providers.github.settings import GithubSettings
 from snapshots.providers.kind import BareRoute, ProviderKind
 
@@ -31,5 +32,6 @@ KIND = ProviderKind(
         ),
         BareRoute("/repos/{owner:str}/{repo:str}", "repo", "{owner}/{repo}", "A repository."),
     ),
+    mirror=MIRROR,
     docs=Path(__file__).with_name("README.md"),
 )

@@ -10,7 +10,9 @@ import msgspec
 import requests
 
 from snapshots.errors import SnapshotsError, UpstreamError
+from snapshots.providers import mirror_any
 from snapshots.providers.fetching import LinkPages, library_failure
+from snapshots.providers.github.raw import raw_get
 from snapshots.providers.kind import DatasetDefinition, FetchContext, JSONValue, KeyFormat
 
 REPO_KEY = KeyFormat(
@@ -180,4 +182,5 @@ DATASETS = (
         description="members of an organisation, all pages",
         schema=list[Account],
     ),
+    mirror_any.definition(raw_get),
 )

@@ -1,0 +1,69 @@
+"""`mirror = "any"` on GitHub and Jira: with no dataset configured, paths are fetched as they are
+through the kind's own client and served as the upstream sent them, `Link` headers rewritten
+into the mirror; one upstream fetch per path and sorted query."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from helpers import Gateway, Simulator, sim_providers
+from snapshots.config import JobsConfig, load_jobs
+
+StartGateway = Callable[[JobsConfig], Gateway]
+UPSTREAM_AUTH = {
+    "github": {"Authorization": "token sim-github-token"},
+    "jira": {"Authorization": "Bearer sim-jira-token"},
+}
+
+
+@pytest.fixture
+def gateway(tmp_path: Path, simulator: Simulator, start_gateway: StartGateway) -> Gateway:
+    any_path = 'mirror = "any"'
+    tables = sim_providers(
+        simulator.url, github=any_path, jira=f'deployment = "server"\n{any_path}'
+    )
+    path = tmp_path / "jobs.toml"
+    path.write_text(f'[service]\nread_wait = "30s"\n{tables}\n')
+    config = load_jobs(path, env={})
+    assert {"github.mirror_any", "jira.mirror_any"} <= set(config.datasets)
+    return start_gateway(config)
+
+
+@pytest.mark.parametrize(
+    ("provider", "path", "query"),
+    [
+        ("github", "/repos/acme/repo-03/collaborators", {"per_page": "10", "page": "2"}),
+        ("jira", "/rest/api/2/project/PRJ1", {}),
+    ],
+)
+def test_any_path_is_the_upstream_answer_with_links_into_the_mirror(
+    gateway: Gateway,
+    simulator: Simulator,
+    db: psycopg.Connection[Any],
+    provider: str,
+    path: str,
+    query: dict[str, str],
+) -> None:
+    direct = simulator.http.get(f"/{provider}{path}", params=query, headers=UPSTREAM_AUTH[provider])
+    assert direct.status_code == 200
+    mirrored = gateway.http.get(f"/mirror/{provider}{path}", params=query)
+    assert mirrored.status_code == 200, mirrored.text
+    assert mirrored.json() == direct.json()
+    if provider == "github":
+        upstream_link = direct.headers["link"]
+        assert f"{simulator.url}/github" in upstream_link
+        assert mirrored.headers["link"] == upstream_link.replace(
+            f"{simulator.url}/github", f"{gateway.server.url}/mirror/github"
+        )
+    # The same path with its query in another order is the same key: no second fetch.
+    reordered = dict(reversed(list(query.items())))
+    assert gateway.http.get(f"/mirror/{provider}{path}", params=reordered).status_code == 200
+    runs = db.execute(
+        "SELECT count(*) FROM refresh_runs WHERE dataset = %s", (f"{provider}.mirror_any",)
+    ).fetchone()
+    assert runs == (1,)

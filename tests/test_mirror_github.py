@@ -242,14 +242,18 @@ def test_answers_carry_freshness_and_etags_and_errors_are_githubs(
     bad_credentials = {"message": "Bad credentials", "documentation_url": DOCS, "status": "401"}
     for sent in ({}, {"Authorization": f"token {SIM_GITHUB_TOKEN}"}, {"Authorization": reader}):
         refused = gateway.http.get(path, headers=sent)
-        assert (refused.status_code, refused.json()) == (401, bad_credentials)
+        body = refused.json()
+        assert "gateway token" in body.pop("detail")  # the gateway's explanation, beside GitHub's
+        assert (refused.status_code, body) == (401, bad_credentials)
     assert SIM_GITHUB_TOKEN not in caplog.text
     assert reader not in caplog.text
 
     not_found = {"message": "Not Found", "documentation_url": DOCS, "status": "404"}
     for missing in ("/repos/acme/repo-99", "/users/nobody-999", "/orgs/other", "/gists"):
         answer = gateway.http.get(f"/mirror/github{missing}", headers=auth)
-        assert (answer.status_code, answer.json()) == (404, not_found), missing
+        body = answer.json()
+        body.pop("detail", None)
+        assert (answer.status_code, body) == (404, not_found), missing
 
     outside = gateway.http.get(
         f"/mirror/github/repos/{REPO}/collaborators?affiliation=outside", headers=auth
@@ -269,3 +273,16 @@ def test_pygithub_raises_its_own_exceptions_through_the_mirror(
         _mirrored(gateway, reader).get_repo("acme/repo-99")
     with pytest.raises(github.UnknownObjectException):
         _mirrored(gateway, reader).get_user("nobody-999")
+
+
+def test_an_unserved_path_is_githubs_404_with_the_served_paths_in_detail(
+    tmp_path: Path, simulator: Simulator, start_gateway: Callable[[JobsConfig], Gateway]
+) -> None:
+    path = tmp_path / "jobs.toml"
+    path.write_text(f"{sim_providers(simulator.url)}\n")
+    gateway = start_gateway(load_jobs(path, env={}))
+    answer = gateway.http.get("/mirror/github/repos/acme/repo-01/pulls")
+    assert answer.status_code == 404
+    body = answer.json()
+    assert body["message"] == "Not Found"  # what PyGithub maps to UnknownObjectException
+    assert "/orgs/{org}/members" in body["detail"]

@@ -44,16 +44,19 @@ def token(authorization: str) -> str | None:
 
 def error(status: int, message: str) -> Any:
     """GitHub's error body: `{"message", "documentation_url", "status"}`; 401 and 404 carry
-    GitHub's own messages, others the gateway's explanation."""
+    GitHub's own messages (with the gateway's explanation in `detail`), others the gateway's."""
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Error"
-    return {
+    body = {
         "message": _MESSAGES.get(status, message or phrase),
         "documentation_url": DOCS,
         "status": str(status),
     }
+    if status in _MESSAGES and message:
+        body["detail"] = message  # the gateway's explanation, e.g. which paths it serves
+    return body
 
 
 def _points_upstream(value: str, upstream: str) -> bool:

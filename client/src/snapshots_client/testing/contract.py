@@ -231,3 +231,31 @@ class GatewayContract:
         client = SnapshotsClient(gateway.url, gateway.token("reader"), retries=0)
         with client, pytest.raises(BadRequest):
             client.get(gateway.dataset, key, max_age=-1)
+
+    def test_operators_read_datasets_keys_and_providers(
+        self, gateway_under_test: GatewayUnderTest
+    ) -> None:
+        gateway = gateway_under_test
+        key = gateway.key(6)
+        gateway.publish(key)
+        with SnapshotsClient(gateway.url, gateway.token("reader"), retries=0) as client:
+            snapshot = client.get(gateway.dataset, key)
+            datasets = {d.dataset: d for d in client.datasets()}
+            keys = {k.key: k for k in client.keys(gateway.dataset)}
+            providers = client.providers()
+        assert datasets[gateway.dataset].keys >= 1
+        assert datasets[gateway.dataset].enabled
+        assert keys[key].version == snapshot.version
+        assert keys[key].fetched_at is not None
+        assert any(gateway.dataset in p.datasets for p in providers)
+
+    def test_the_bearer_scheme_is_case_insensitive(
+        self, gateway_under_test: GatewayUnderTest
+    ) -> None:
+        gateway = gateway_under_test
+        key = gateway.key(7)
+        gateway.publish(key)
+        headers = {"Authorization": f"bearer {gateway.token('reader')}"}
+        with httpx.Client(base_url=gateway.url, headers=headers, timeout=30) as http:
+            answer = http.get(f"/api/v1/snapshots/{gateway.dataset}/{key}")
+        assert answer.status_code == 200, answer.text

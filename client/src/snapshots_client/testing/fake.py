@@ -29,12 +29,15 @@ from snapshots_client.http_caching import (
     version_headers,
 )
 from snapshots_client.wire import (
+    DatasetBody,
     DatasetRefresh,
     ErrorBody,
     ErrorDetail,
     Freshness,
     History,
+    KeyBody,
     KeyRefresh,
+    ProviderBody,
     RefreshStarted,
     Run,
     Snapshot,
@@ -233,6 +236,10 @@ class FakeGateway:
             return self._run(path.rsplit("/", 1)[-1])
         if request.method == "POST" and path.startswith("/api/v1/datasets/"):
             return self._refresh_dataset(path.split("/")[4], role)
+        if path in ("/api/v1/datasets", "/api/v1/providers") or (
+            path.startswith("/api/v1/datasets/") and path.endswith("/keys")
+        ):
+            return self._operator_view(path)
         route, _, tail = path.removeprefix("/api/v1/").partition("/")
         if route not in ("snapshots", "latest", "history", "refresh"):
             return _error(404, "not_found", f"the fake gateway does not serve {path}")
@@ -254,11 +261,70 @@ class FakeGateway:
             return self._history(dataset, rest.removesuffix("/history"), request)
         return self._snapshot(dataset, rest, request)
 
+    def _operator_view(self, path: str) -> httpx.Response:
+        """What `snapshots status` reads: datasets, a dataset's keys, providers (canned ones:
+        every key fetched, no budget published)."""
+        now = datetime.now(UTC)
+        by_dataset: dict[str, list[KeyBody]] = {}
+        with self._lock:
+            for (dataset, key), history in sorted(self.versions.items()):
+                latest = history[-1]
+                age = (now - latest.fetched_at).total_seconds()
+                by_dataset.setdefault(dataset, []).append(
+                    KeyBody(
+                        key=key,
+                        source="canned",
+                        version=latest.version,
+                        item_count=len(latest.data) if isinstance(latest.data, list) else 1,
+                        fetched_at=latest.fetched_at,
+                        verified_at=latest.fetched_at,
+                        age_seconds=round(age, 3),
+                        stale=age > latest.ttl_seconds,
+                        next_refresh_at=None,
+                        last_refresh_at=latest.fetched_at,
+                        last_outcome="changed",
+                        last_error=latest.last_error,
+                    )
+                )
+        if path.endswith("/keys"):
+            name = path.split("/")[4]
+            if name not in by_dataset:
+                return _error(404, "unknown_dataset", f"no canned snapshots of dataset {name!r}")
+            return _json(200, by_dataset[name])
+        if path == "/api/v1/providers":
+            providers: dict[str, list[str]] = {}
+            for name in by_dataset:
+                providers.setdefault(name.split(".", 1)[0], []).append(name)
+            return _json(
+                200,
+                [
+                    ProviderBody(p, "", True, None, names, None, None, {}, None)
+                    for p, names in sorted(providers.items())
+                ],
+            )
+        datasets = [
+            DatasetBody(
+                dataset=name,
+                provider=name.split(".", 1)[0],
+                description="canned snapshots (testing kit)",
+                ttl_seconds=max(self.versions[(name, k.key)][-1].ttl_seconds for k in keys),
+                enabled=True,
+                disabled_reason=None,
+                keys=len(keys),
+                fresh=sum(1 for k in keys if not k.stale),
+                stale=sum(1 for k in keys if k.stale),
+                failing=0,
+                budget=None,
+            )
+            for name, keys in by_dataset.items()
+        ]
+        return _json(200, datasets)
+
     def _role(self, authorization: str | None) -> str | None:
         if not self.tokens:
             return "operator"
-        token = (authorization or "").removeprefix("Bearer ").strip()
-        return self.tokens.get(token)
+        scheme, _, token = (authorization or "").partition(" ")
+        return self.tokens.get(token.strip()) if scheme.lower() == "bearer" else None
 
     def _canned_error(self, dataset: str, key: str) -> httpx.Response | None:
         with self._lock:

@@ -171,3 +171,16 @@ def test_mirror_any_caches_every_get_path_and_says_what_is_missing_upstream(
         " AND key LIKE '/incidents%'"
     ).fetchall()
     assert runs == [("/incidents?a=1&b=2", 1)]  # one upstream call for both orders
+
+    # Every value of a repeated parameter (PagerDuty's arrays) is in the key, in the order sent:
+    # include[]=teams&include[]=contact_methods is not answered with include[]=contact_methods.
+    for query in ("include[]=teams&include[]=contact_methods", "include[]=contact_methods"):
+        assert gateway.http.get(f"/mirror/pagerduty/users?{query}").status_code == 200
+    arrays = db.execute(
+        "SELECT key FROM refresh_runs WHERE dataset = 'pagerduty.mirror_any'"
+        " AND key LIKE '/users?include%' ORDER BY id"
+    ).fetchall()
+    assert arrays == [
+        ("/users?include%5B%5D=teams&include%5B%5D=contact_methods",),
+        ("/users?include%5B%5D=contact_methods",),
+    ]

@@ -101,3 +101,20 @@ def test_an_empty_page_that_says_more_is_a_truncated_list_never_stored(
         "SELECT count(*) FROM snapshots WHERE dataset = %s", (f"{provider}.mirror_any",)
     ).fetchone()
     assert stored == (0,)
+
+
+def test_a_provider_without_token_answers_any_path_as_it_answers_its_routes(
+    tmp_path: Path, simulator: Simulator, start_gateway: StartGateway
+) -> None:
+    """With no upstream token the datasets are disabled: a routed path (its dataset configured)
+    and a path cached by mirror = "any" give the same upstream-shaped 503 with Retry-After."""
+    tables = sim_providers(simulator.url, github='mirror = "any"', without_token=("github",))
+    config = tmp_path / "jobs.toml"
+    config.write_text(f'{tables}\n[datasets."github.repo"]\n')
+    gateway = start_gateway(load_jobs(config, env={}))
+    routed = gateway.http.get("/mirror/github/repos/acme/repo-01")
+    cached = gateway.http.get("/mirror/github/users/mona-001/repos")
+    for answer in (routed, cached):
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"] == "30"
+        assert "no token" in answer.json()["message"]

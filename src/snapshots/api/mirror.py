@@ -126,6 +126,8 @@ async def _any_path(
         stored = await read.data(f"{instance}.{mirror_any.NAME}", key)
     except MalformedKey as exc:
         return _error(mirror, 404, exc.message)
+    except DatasetDisabled as exc:  # no token: as a routed path answers it (not a 409)
+        return _error(mirror, 503, exc.message, 30)
     except SnapshotsError as exc:
         return _error(mirror, exc.status, exc.message, exc.retry_after)
     headers = {

@@ -121,9 +121,11 @@ def test_answers_carry_freshness_and_etags_and_errors_are_pagerdutys(
     assert SIM_TOKEN not in caplog.text
     assert reader not in caplog.text
 
-    bad_page = gateway.http.get("/mirror/pagerduty/users?offset=x", headers=auth)
-    assert bad_page.status_code == 400
-    assert bad_page.json()["error"]["code"] == 2001
+    # int() also reads "1_0", " 5" and "\u0663" (an Arabic-Indic 3); PagerDuty reads none of them.
+    for query in ("offset=x", "offset=1_0", "limit=%205", "limit=%D9%A3"):
+        bad_page = gateway.http.get(f"/mirror/pagerduty/users?{query}", headers=auth)
+        assert bad_page.status_code == 400, query
+        assert bad_page.json()["error"]["code"] == 2001
 
 
 def test_the_library_raises_its_own_error_for_an_unknown_token(

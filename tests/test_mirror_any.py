@@ -67,3 +67,54 @@ def test_any_path_is_the_upstream_answer_with_links_into_the_mirror(
         "SELECT count(*) FROM refresh_runs WHERE dataset = %s", (f"{provider}.mirror_any",)
     ).fetchone()
     assert runs == (1,)
+
+
+@pytest.mark.parametrize(
+    ("provider", "path"),
+    [("github", "/repos/acme/repo-21/collaborators"), ("pagerduty", "/users?limit=5")],
+)
+def test_an_empty_page_that_says_more_is_a_truncated_list_never_stored(
+    tmp_path: Path,
+    simulator: Simulator,
+    start_gateway: StartGateway,
+    db: psycopg.Connection[Any],
+    provider: str,
+    path: str,
+) -> None:
+    """GitHub's Link with rel="next" or PagerDuty's more=true around no items is how a truncated
+    list looks: the upstream-shaped 503 with Retry-After, and nothing stored for the path."""
+    any_path = 'mirror = "any"'
+    tables = sim_providers(
+        simulator.url,
+        github=any_path if provider == "github" else "",
+        pagerduty=any_path if provider == "pagerduty" else "",
+    )
+    config = tmp_path / "jobs.toml"
+    config.write_text(f'[service]\nread_wait = "30s"\n{tables}\n')
+    gateway = start_gateway(load_jobs(config, env={}))
+    simulator.add_fault(provider, "truncated", count=10, path=path.split("?")[0])
+    answer = gateway.http.get(f"/mirror/{provider}{path}")
+    assert answer.status_code == 503, answer.text
+    assert "Retry-After" in answer.headers
+    assert "truncated" in answer.text
+    stored = db.execute(
+        "SELECT count(*) FROM snapshots WHERE dataset = %s", (f"{provider}.mirror_any",)
+    ).fetchone()
+    assert stored == (0,)
+
+
+def test_a_provider_without_token_answers_any_path_as_it_answers_its_routes(
+    tmp_path: Path, simulator: Simulator, start_gateway: StartGateway
+) -> None:
+    """With no upstream token the datasets are disabled: a routed path (its dataset configured)
+    and a path cached by mirror = "any" give the same upstream-shaped 503 with Retry-After."""
+    tables = sim_providers(simulator.url, github='mirror = "any"', without_token=("github",))
+    config = tmp_path / "jobs.toml"
+    config.write_text(f'{tables}\n[datasets."github.repo"]\n')
+    gateway = start_gateway(load_jobs(config, env={}))
+    routed = gateway.http.get("/mirror/github/repos/acme/repo-01")
+    cached = gateway.http.get("/mirror/github/users/mona-001/repos")
+    for answer in (routed, cached):
+        assert answer.status_code == 503, answer.text
+        assert answer.headers["Retry-After"] == "30"
+        assert "no token" in answer.json()["message"]

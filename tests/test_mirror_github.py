@@ -215,6 +215,24 @@ def test_pages_link_back_into_the_mirror_as_github_links_them(
     assert first.headers["link"].startswith(f"<{mirror}/repos/{REPO}/collaborators?page=2>")
 
 
+def test_unusable_page_numbers_are_ignored_as_github_ignores_them_not_a_500(
+    setup: tuple[Gateway, str],
+) -> None:
+    """ "²" passes str.isdigit() but not int(), and int() refuses 5000 digits: GitHub ignores an
+    unusable per_page, and a page number that long is past the end."""
+    gateway, reader = setup
+    auth = {"Authorization": f"token {reader}"}
+    path = f"/mirror/github/repos/{REPO}/collaborators"
+    default = gateway.http.get(path, headers=auth)
+    odd = gateway.http.get(path, params={"per_page": "\u00b2"}, headers=auth)
+    assert odd.status_code == 200, odd.text
+    assert odd.json() == default.json()
+    past = gateway.http.get(path, params={"page": "9" * 5000}, headers=auth)
+    assert past.status_code == 200, past.text
+    assert past.json() == []
+    assert 'rel="first"' in past.headers["link"]
+
+
 def test_answers_carry_freshness_and_etags_and_errors_are_githubs(
     setup: tuple[Gateway, str], caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -6,6 +6,7 @@ own shapes, and searches the snapshot cannot answer exactly are refused."""
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -212,6 +213,13 @@ def test_answers_carry_freshness_and_etags_and_errors_are_jiras(
         ({"jql": "project = PRJ3"}, "name their fields"),
         ({"jql": "project = PRJ3", "fields": "summary", "expand": "changelog"}, "with expand"),
         ({"jql": "project = PRJ3", "fields": "summary", "maxResults": "x"}, "non-negative"),
+        # Unicode digits pass str.isdigit() but not int(); so do 5000 ASCII ones: a 400, not 500.
+        ({"jql": "project = PRJ3", "fields": "summary", "maxResults": "\u00b2"}, "non-negative"),
+        ({"jql": "project = PRJ3", "fields": "summary", "maxResults": "9" * 5000}, "non-negative"),
+        (
+            {"jql": "project = PRJ3", "fields": "summary", "maxResults": "2147483648"},
+            "non-negative",
+        ),
     ],
 )
 def test_searches_the_snapshot_cannot_answer_exactly_are_refused(
@@ -228,6 +236,50 @@ def test_searches_the_snapshot_cannot_answer_exactly_are_refused(
     body = answer.json()
     assert body["errors"] == {}
     assert says in body["errorMessages"][0]
+
+
+def test_odd_page_positions_are_jiras_400_not_a_500(
+    setup: tuple[Gateway, str], deployment: str
+) -> None:
+    """startAt (Server) and a page token's offset (Cloud) in Unicode digits, or too long for
+    int(), are refused as Jira refuses them; the token's digest is the real list's, so only its
+    offset is odd."""
+    gateway, reader = setup
+    version = DEPLOYMENTS[deployment]
+    auth = {"Authorization": f"Bearer {reader}"}
+    query = {"jql": "project = PRJ3", "fields": "summary"}
+    if deployment == "server":
+        path, oddities = "search", [{"startAt": "\u00b2"}, {"startAt": "9" * 5000}]
+    else:
+        whole = gateway.http.get(
+            f"/mirror/jira/rest/api/{version}/search",
+            params={**query, "maxResults": "100"},
+            headers=auth,
+        )
+        assert whole.status_code == 200, whole.text
+        keys = [issue["key"] for issue in whole.json()["issues"]]
+        whole = gateway.http.get(
+            f"/mirror/jira/rest/api/{version}/search",
+            params={**query, "maxResults": "100", "startAt": "100"},
+            headers=auth,
+        )
+        keys += [issue["key"] for issue in whole.json()["issues"]]
+        digest = hashlib.sha256("\n".join(keys).encode()).hexdigest()[:16]
+        path = "search/jql"
+        oddities = [
+            {
+                "nextPageToken": base64.urlsafe_b64encode(
+                    f"mirror:{offset}:{digest}".encode()
+                ).decode()
+            }
+            for offset in ("\u00b2", "9" * 5000)
+        ]
+    for odd in oddities:
+        answer = gateway.http.get(
+            f"/mirror/jira/rest/api/{version}/{path}", params={**query, **odd}, headers=auth
+        )
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["errors"] == {}
 
 
 def test_the_library_raises_its_own_error_for_refusals_and_unknown_tokens(

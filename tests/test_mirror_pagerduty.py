@@ -121,9 +121,11 @@ def test_answers_carry_freshness_and_etags_and_errors_are_pagerdutys(
     assert SIM_TOKEN not in caplog.text
     assert reader not in caplog.text
 
-    bad_page = gateway.http.get("/mirror/pagerduty/users?offset=x", headers=auth)
-    assert bad_page.status_code == 400
-    assert bad_page.json()["error"]["code"] == 2001
+    # int() also reads "1_0", " 5" and "\u0663" (an Arabic-Indic 3); PagerDuty reads none of them.
+    for query in ("offset=x", "offset=1_0", "limit=%205", "limit=%D9%A3"):
+        bad_page = gateway.http.get(f"/mirror/pagerduty/users?{query}", headers=auth)
+        assert bad_page.status_code == 400, query
+        assert bad_page.json()["error"]["code"] == 2001
 
 
 def test_the_library_raises_its_own_error_for_an_unknown_token(
@@ -171,3 +173,16 @@ def test_mirror_any_caches_every_get_path_and_says_what_is_missing_upstream(
         " AND key LIKE '/incidents%'"
     ).fetchall()
     assert runs == [("/incidents?a=1&b=2", 1)]  # one upstream call for both orders
+
+    # Every value of a repeated parameter (PagerDuty's arrays) is in the key, in the order sent:
+    # include[]=teams&include[]=contact_methods is not answered with include[]=contact_methods.
+    for query in ("include[]=teams&include[]=contact_methods", "include[]=contact_methods"):
+        assert gateway.http.get(f"/mirror/pagerduty/users?{query}").status_code == 200
+    arrays = db.execute(
+        "SELECT key FROM refresh_runs WHERE dataset = 'pagerduty.mirror_any'"
+        " AND key LIKE '/users?include%' ORDER BY id"
+    ).fetchall()
+    assert arrays == [
+        ("/users?include%5B%5D=teams&include%5B%5D=contact_methods",),
+        ("/users?include%5B%5D=contact_methods",),
+    ]

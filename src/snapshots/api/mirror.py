@@ -118,7 +118,7 @@ async def _any_path(
 ) -> ASGIResponse:
     """`mirror = "any"`: the path and its sorted query as a key of `<instance>.mirror_any`,
     its stored body answered with the links it had, rewritten into the mirror."""
-    key = mirror_any.key_of(path, dict(request.query_params.items()))
+    key = mirror_any.key_of(path, request.query_params.multi_items())
     base = str(request.base_url).rstrip("/")
     upstream = (registry.providers[instance].settings.base_url or "").rstrip("/")
     read = ComposedRead(reader)
@@ -126,6 +126,8 @@ async def _any_path(
         stored = await read.data(f"{instance}.{mirror_any.NAME}", key)
     except MalformedKey as exc:
         return _error(mirror, 404, exc.message)
+    except DatasetDisabled as exc:  # no token: as a routed path answers it (not a 409)
+        return _error(mirror, 503, exc.message, 30)
     except SnapshotsError as exc:
         return _error(mirror, exc.status, exc.message, exc.retry_after)
     headers = {

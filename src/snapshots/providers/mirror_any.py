@@ -5,7 +5,7 @@ query. Each kind that offers it says how its client GETs a path (`ProviderKind.r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import urlencode
 
@@ -33,9 +33,12 @@ class AnyAnswer(msgspec.Struct):
     headers: dict[str, str] = {}
 
 
-def key_of(path: str, query: Mapping[str, str]) -> str:
-    """The dataset key of a request: the path and its query sorted by name."""
-    return path + ("?" + urlencode(sorted(query.items())) if query else "")
+def key_of(path: str, query: Iterable[tuple[str, str]]) -> str:
+    """The dataset key of a request: the path and its query sorted by name. Every value of a
+    repeated parameter is kept, in the order sent (PagerDuty's `statuses[]=a&statuses[]=b` is not
+    `statuses[]=b`)."""
+    pairs = sorted(query, key=lambda pair: pair[0])  # stable: a name's values keep their order
+    return path + ("?" + urlencode(pairs) if pairs else "")
 
 
 def definition(raw_get: RawGet) -> DatasetDefinition:

@@ -92,9 +92,13 @@ def _invalid(message: str) -> MirrorAnswer:
 
 
 def _positive(query: Mapping[str, str], name: str, default: int) -> int:
-    """A positive integer parameter; GitHub ignores a missing or unusable one."""
-    value = query.get(name, "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else default
+    """A positive integer parameter; GitHub ignores a missing or unusable one. Only ASCII digits
+    (`str.isdigit` admits "²", which `int` refuses), and a number longer than 20 digits (which
+    `int` may refuse too) is past the end of any list all the same."""
+    digits = query.get(name, "").strip().lstrip("0")
+    if not (digits.isascii() and digits.isdigit()):
+        return default
+    return int(digits) if len(digits) <= 20 else 10**20
 
 
 def _link(request: MirrorRequest, path: str, page: int, rel: str) -> str:

@@ -9,7 +9,7 @@ import github
 import requests
 
 from snapshots.errors import SnapshotsError
-from snapshots.providers.fetching import library_failure
+from snapshots.providers.fetching import incomplete, library_failure
 from snapshots.providers.kind import JSONValue
 
 
@@ -21,4 +21,7 @@ def raw_get(client: Any, path_and_query: str) -> tuple[JSONValue, dict[str, str]
         status = exc.status if isinstance(exc, github.GithubException) else None
         raise library_failure("github", what, exc, status) from None
     link = {"link": str(headers["link"])} if headers.get("link") else {}
+    # GitHub never sends an empty page whose Link goes on: that is a truncated list, not stored.
+    if data == [] and 'rel="next"' in link.get("link", ""):
+        raise incomplete(f"github: {what}", "the page came back empty though Link announces more")
     return data, link

@@ -37,6 +37,7 @@ API = r"/rest/api/(?P<version>2|3|latest)"
 STORED_VERSION = "2"  # the datasets read /rest/api/2: the version their links and shapes are in
 DEFAULT_MAX_RESULTS = 50
 MAX_RESULTS = 100
+JAVA_INT = 2**31 - 1  # the largest startAt / maxResults Jira parses
 # Fields whose version-3 shape (an Atlassian document) differs from the version-2 one stored.
 RICH_TEXT = frozenset({"description", "environment", "comment", "worklog"})
 SERVER_VERSION = (9, 12, 0)  # reported by serverInfo for Server/DC (the library only compares it)
@@ -205,9 +206,12 @@ def _count(request: MirrorRequest, name: str) -> int | None:
     value = request.query.get(name)
     if value is None or value == "":
         return None
-    if not value.isdigit():
-        raise Refused(f"The '{name}' parameter must be a non-negative integer, not {value!r}.")
-    return int(value)
+    # ASCII digits only (`str.isdigit` admits "²", which `int` refuses), within Java's int as
+    # Jira parses them (and short enough for `int`).
+    digits = value.lstrip("0") or "0"
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 10 or int(digits) > JAVA_INT:
+        raise Refused(f"The '{name}' parameter must be a non-negative integer, not {value[:40]!r}.")
+    return int(digits)
 
 
 async def _issues(request: MirrorRequest) -> tuple[list[dict[str, Any]], list[str]] | MirrorAnswer:
@@ -267,7 +271,8 @@ def _token_offset(token: str | None, keys: list[str]) -> int | None:
         kind, offset, digest = base64.urlsafe_b64decode(token.encode()).decode().split(":")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         return None
-    if kind != "mirror" or not offset.isdigit() or digest != _digest(keys):
+    ascii_digits = offset.isascii() and offset.isdigit() and len(offset) <= 10  # "²" isdigit()
+    if kind != "mirror" or not ascii_digits or digest != _digest(keys):
         return None
     return int(offset)
 

@@ -203,7 +203,12 @@ def fetch_user(client: Any, key: str, ctx: FetchContext) -> JSONValue:
 def raw_get(client: Any, path_and_query: str) -> tuple[JSONValue, dict[str, str]]:
     """GET any path (for `mirror = "any"`): the JSON body; PagerDuty pages in the body."""
     what = path_and_query.split("?", 1)[0]
-    return _get(client, path_and_query.lstrip("/"), what), {}
+    body = _get(client, path_and_query.lstrip("/"), what)
+    # A page with no items that says `more` is a truncated list (as fetch_all_users refuses it).
+    says_more = isinstance(body, dict) and body.get("more") is True
+    if says_more and not any(value for value in body.values() if isinstance(value, list)):
+        raise incomplete(f"pagerduty: {what}", "an empty page that says more")
+    return body, {}
 
 
 DATASETS = (

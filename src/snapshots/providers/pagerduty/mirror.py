@@ -45,12 +45,18 @@ def _wrapped(dataset: str, wrapper: str) -> Any:
     return answer
 
 
+def _integer(value: str) -> int:
+    """An integer in ASCII digits, as PagerDuty reads one (`int` also takes "1_0", spaces and
+    other scripts' digits)."""
+    digits = value.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 30:
+        raise BadPage("Offset and limit must be integers.")
+    return int(value)
+
+
 def _page(query: Any) -> tuple[int, int]:
-    try:
-        offset = int(query.get("offset", "0"))
-        limit = int(query.get("limit", str(DEFAULT_LIMIT)))
-    except ValueError:
-        raise BadPage("Offset and limit must be integers.") from None
+    offset = _integer(query.get("offset", "0"))
+    limit = _integer(query.get("limit", str(DEFAULT_LIMIT)))
     if offset < 0 or limit < 1:
         raise BadPage("Offset must be >= 0, limit >= 1.")
     return offset, min(limit, MAX_LIMIT)

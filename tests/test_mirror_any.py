@@ -4,6 +4,7 @@ into the mirror; one upstream fetch per path and sorted query."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import pytest
 
 from helpers import Gateway, Simulator, sim_providers
 from snapshots.config import JobsConfig, load_jobs
+from snapshots.errors import ConfigError
 
 StartGateway = Callable[[JobsConfig], Gateway]
 UPSTREAM_AUTH = {
@@ -53,7 +55,13 @@ def test_any_path_is_the_upstream_answer_with_links_into_the_mirror(
     assert direct.status_code == 200
     mirrored = gateway.http.get(f"/mirror/{provider}{path}", params=query)
     assert mirrored.status_code == 200, mirrored.text
-    assert mirrored.json() == direct.json()
+    # The upstream's body, its links to the upstream moved into the mirror.
+    upstream_base = f"{simulator.url}/{provider}"
+    expected = json.loads(
+        direct.text.replace(upstream_base, f"{gateway.server.url}/mirror/{provider}")
+    )
+    assert mirrored.json() == expected
+    assert upstream_base not in mirrored.text
     if provider == "github":
         upstream_link = direct.headers["link"]
         assert f"{simulator.url}/github" in upstream_link
@@ -118,3 +126,26 @@ def test_a_provider_without_token_answers_any_path_as_it_answers_its_routes(
         assert answer.status_code == 503, answer.text
         assert answer.headers["Retry-After"] == "30"
         assert "no token" in answer.json()["message"]
+
+
+def test_any_path_bodies_carry_upstream_links_that_the_mirror_moves(
+    simulator: Simulator,
+) -> None:
+    """The rewrite above is not vacuous: the simulator's GitHub bodies link to its own base."""
+    body = simulator.http.get(
+        "/github/repos/acme/repo-03/collaborators", headers=UPSTREAM_AUTH["github"]
+    ).text
+    assert f"{simulator.url}/github/" in body
+
+
+@pytest.mark.parametrize(
+    "key", ["//evil.example/x", "/https://evil.example/x", "/a//b", "/host:8080/x", "/a/../b"]
+)
+def test_any_path_keys_never_leave_the_base_url(
+    tmp_path: Path, simulator: Simulator, key: str
+) -> None:
+    path = tmp_path / "jobs.toml"
+    tables = sim_providers(simulator.url, pagerduty='mirror = "any"')
+    path.write_text(f'{tables}\n[datasets."pagerduty.mirror_any"]\nkeys = ["{key}"]\n')
+    with pytest.raises(ConfigError, match="mirror_any"):
+        load_jobs(path, env={})

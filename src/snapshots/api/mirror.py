@@ -134,7 +134,10 @@ async def _any_path(
         name: value.replace(upstream, f"{base}/mirror/{instance}") if upstream else value
         for name, value in (stored.get("headers") or {}).items()
     }
-    return read.respond(request, stored.get("body"), headers)
+    body = stored.get("body")
+    if upstream:
+        body = mirror_any.relinked(body, upstream, f"{base}/mirror/{instance}")
+    return read.respond(request, body, headers)
 
 
 async def _answer(

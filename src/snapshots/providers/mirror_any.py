@@ -17,7 +17,9 @@ NAME = "mirror_any"
 DEFAULT_TTL_SECONDS = 300.0
 
 ANY_PATH = KeyFormat(
-    pattern=r"/[A-Za-z0-9._~%!$'()*+,;=:@/-]*(\?[A-Za-z0-9._~%!$'()*+,;=:@/?&-]*)?",
+    # A path below the base URL: no `//` (a client could read `//host/...` as another host)
+    # and no `:` before the query (no scheme, no `host:port`), so a key never leaves the base URL.
+    pattern=r"(?:/[A-Za-z0-9._~%!$'()*+,;=@-]+)+/?(\?[A-Za-z0-9._~%!$'()*+,;=:@/?&-]*)?|/",
     description="an upstream path with its query, like /repos/acme/repo-01/pulls?state=open",
     example="/repos/acme/repo-01/pulls?state=open",
 )
@@ -56,3 +58,22 @@ def definition(raw_get: RawGet) -> DatasetDefinition:
         description='any GET path of the upstream, for the mirror (`mirror = "any"`)',
         schema=AnyAnswer,
     )
+
+
+_AFTER_BASE = ("/", "?", "{", "#")
+
+
+def relinked(value: Any, upstream: str, mirror: str) -> Any:
+    """`value` with every string that is `upstream`, or a URL below it, moved below `mirror`:
+    a client that follows links in a body (PyGithub's objects) stays on the mirror."""
+    if isinstance(value, str):
+        if value == upstream or (
+            value.startswith(upstream) and value[len(upstream)] in _AFTER_BASE
+        ):
+            return mirror + value[len(upstream) :]
+        return value
+    if isinstance(value, list):
+        return [relinked(item, upstream, mirror) for item in value]
+    if isinstance(value, dict):
+        return {k: relinked(v, upstream, mirror) for k, v in value.items()}
+    return value

@@ -88,6 +88,7 @@ class ApiSettings(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     cache_mib: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 64  # pre-encoded latest snapshots
     stale_if_error: Duration = Duration(float(DEFAULT_STALE_IF_ERROR_SECONDS))  # offered to caches
     access_log: bool = True
+    fast_path: bool = True  # hot-cache hits answered in front of Litestar's routing
     jwt: JwtSettings | None = None
 
     @property

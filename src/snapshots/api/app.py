@@ -16,6 +16,7 @@ from snapshots import __version__
 from snapshots.api.auth import TokenStore, require_role
 from snapshots.api.datasets import get_dataset, list_datasets, list_keys, refresh_dataset
 from snapshots.api.errors import EXCEPTION_HANDLERS
+from snapshots.api.fast_path import FastPath, in_front
 from snapshots.api.head import head_as_get
 from snapshots.api.health import healthz, metrics, readyz, worker_status
 from snapshots.api.limits import request_limits
@@ -111,4 +112,7 @@ def build_app(composition: Composition) -> Litestar:
         logging_config=None,  # logging is configured once by snapshots.logs
     )
     app.asgi_handler = head_as_get(app.asgi_handler)
+    if composition.read is not None and config.api.fast_path:
+        fast = FastPath(composition.read.reader, tokens, config.api.access_log)
+        app.asgi_handler = in_front(app.asgi_handler, fast)
     return app

@@ -147,6 +147,11 @@ class Metrics:
             ["dataset", "result"],
             registry=self.registry,
         )
+        self.fast_path = Counter(
+            "snapshots_fast_path_answers",
+            "Reads answered in front of Litestar's routing (hot-cache hits)",
+            registry=self.registry,
+        )
         self.refreshes = Histogram(
             "snapshots_refresh_duration_seconds",
             "Refresh duration by dataset and outcome",

@@ -20,6 +20,26 @@ _PREFIX = uuid.uuid4().hex[:16]
 _counter = itertools.count()
 
 
+def request_id_of(scope: Scope) -> str:
+    """The caller's `X-Request-ID` when it is sane, else a new one."""
+    incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+    return incoming if _SAFE_ID.fullmatch(incoming) else f"{_PREFIX}{next(_counter):08x}"
+
+
+def log_access(scope: Scope, status: int, started: float, request_id: str) -> None:
+    """The access-log line of a request (the token's name from the scope, never the token)."""
+    state: dict[str, Any] = scope.get("state") or {}
+    log.info(
+        "request",
+        method=scope.get("method"),
+        path=scope["path"],
+        status=status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        request_id=request_id,
+        token=state.get("principal"),
+    )
+
+
 def request_log(app: ASGIApp, access_log: bool = True) -> ASGIApp:
     """Wrap `app`: every response gets `X-Request-ID` (the caller's, if sane), and is logged."""
 
@@ -27,8 +47,7 @@ def request_log(app: ASGIApp, access_log: bool = True) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if _SAFE_ID.fullmatch(incoming) else f"{_PREFIX}{next(_counter):08x}"
+        request_id = request_id_of(scope)
         started = time.perf_counter()
         status = 500
 
@@ -46,15 +65,6 @@ def request_log(app: ASGIApp, access_log: bool = True) -> ASGIApp:
             await app(scope, receive, send_with_id)
         finally:
             if access_log:
-                state: dict[str, Any] = scope.get("state") or {}
-                log.info(
-                    "request",
-                    method=scope.get("method"),
-                    path=scope["path"],
-                    status=status,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    request_id=request_id,
-                    token=state.get("principal"),
-                )
+                log_access(scope, status, started, request_id)
 
     return middleware

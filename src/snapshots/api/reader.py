@@ -178,20 +178,17 @@ class SnapshotReader:
             )
         return fresh
 
-    def respond(
+    def answer(
         self,
-        request: Request[Any, Any, Any],
         entry: CachedSnapshot,
         how: str,
+        condition: str | None,
         body: Body = "envelope",
         extra_headers: dict[str, str] | None = None,
-    ) -> ASGIResponse:
-        """The snapshot with its caching headers; 304 when the client's ETag is current.
-
-        Answers with a bare ASGIResponse and the per-version headers prepared up front: this is
-        the hot path, and Litestar's Response would resolve media type, encoders and headers
-        again on every read.
-        """
+    ) -> tuple[int, list[tuple[str, str]], bytes, str]:
+        """(status, headers, body, read result) of a cached snapshot: the one definition both
+        the Litestar handlers and the fast path answer with. 304 when `condition` (the
+        If-None-Match header) names the current ETag."""
         age = max(0.0, time.time() - entry.verified_timestamp)
         stale = age > entry.ttl_seconds
         headers = [
@@ -199,11 +196,8 @@ class SnapshotReader:
             *freshness_headers(age, entry.ttl_seconds, self.stale_if_error_seconds),
             *(extra_headers or {}).items(),
         ]
-        condition = header(request.scope, b"if-none-match")
         if condition is not None and etag_matches(condition, entry.etag):
-            self.metrics.read(entry.dataset, "not_modified")
-            return ASGIResponse(status_code=304, headers=headers)
-        self.metrics.read(entry.dataset, "stale" if stale else how)
+            return 304, headers, b"", "not_modified"
         if body == "data":
             content = entry.payload
         else:
@@ -216,6 +210,24 @@ class SnapshotReader:
                     entry.envelope_tail,
                 ]
             )
+        return 200, headers, content, "stale" if stale else how
+
+    def respond(
+        self,
+        request: Request[Any, Any, Any],
+        entry: CachedSnapshot,
+        how: str,
+        body: Body = "envelope",
+        extra_headers: dict[str, str] | None = None,
+    ) -> ASGIResponse:
+        """The snapshot with its caching headers, counted as a read; 304 when the client's ETag
+        is current. A bare ASGIResponse: Litestar's Response would resolve media type, encoders
+        and headers again on every read."""
+        condition = header(request.scope, b"if-none-match")
+        status, headers, content, result = self.answer(entry, how, condition, body, extra_headers)
+        self.metrics.read(entry.dataset, result)
+        if status == 304:
+            return ASGIResponse(status_code=304, headers=headers)
         return ASGIResponse(
             body=content, status_code=200, headers=headers, media_type="application/json"
         )

@@ -1,0 +1,113 @@
+"""The fast path: a hot-cache hit on a snapshot route answered in front of Litestar's routing.
+
+`GET /api/v1/snapshots/{dataset}/{key}` and `/api/v1/latest/{dataset}/{key}` without a query
+string, from a caller whose token is one of the service's own, for a key whose latest snapshot
+is in the hot cache: answered here from the pre-encoded bytes with the headers, read count,
+request id and access-log line the Litestar handler gives (`SnapshotReader.answer` is the one
+definition of the answer). Everything else (misses, query parameters, JWTs, unknown tokens,
+oversized requests, HEAD, other routes) goes to Litestar unchanged, whose handlers stay in the
+OpenAPI document; `tests/test_fast_path.py` compares the two paths' answers.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from snapshots.api.auth import ANONYMOUS, TokenStore
+from snapshots.api.limits import MAX_HEADER_BYTES, MAX_PATH_BYTES
+from snapshots.api.middleware import log_access, request_id_of
+from snapshots.api.reader import SnapshotReader
+
+_ROUTES = ("/api/v1/snapshots/", "/api/v1/latest/")
+_JSON = (b"content-type", b"application/json")
+
+
+class FastPath:
+    """Answers hot-cache hits of snapshot routes; `handled` says whether it did."""
+
+    def __init__(self, reader: SnapshotReader, tokens: TokenStore, access_log: bool) -> None:
+        self._reader = reader
+        self._tokens = tokens
+        self._access_log = access_log
+        self._principals: dict[bytes, str] = {}  # authorization header -> principal name
+
+    def _principal(self, authorization: bytes | None) -> str | None:
+        """The caller's name for one of the service's own tokens (or the open API), else None:
+        the request goes to Litestar, which answers 401 or verifies a JWT."""
+        if self._tokens.open:
+            return ANONYMOUS.name
+        if authorization is None:
+            return None
+        known = self._principals.get(authorization)
+        if known is not None:
+            return known
+        scheme, _, token = authorization.decode("latin-1").partition(" ")
+        if scheme.lower() != "bearer" or "." in token:  # JWTs: verified (and timed) by Litestar
+            return None
+        principal = self._tokens.authenticate(token.strip())
+        if principal is None:
+            return None
+        if len(self._principals) < 1024:  # tokens do not change while the process runs
+            self._principals[authorization] = principal.name
+        return principal.name
+
+    async def handled(self, asgi_scope: Scope, receive: Receive, asgi_send: Send) -> bool:
+        started = time.perf_counter()
+        scope: Any = asgi_scope  # plain dict access: the typed unions cost casts, not safety
+        send: Any = asgi_send
+        if scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]:
+            return False
+        path: str = scope["path"]
+        if not path.startswith(_ROUTES) or len(path) > MAX_PATH_BYTES:
+            return False
+        latest = path.startswith("/api/v1/latest/")
+        rest = path[len("/api/v1/latest/") :] if latest else path[len("/api/v1/snapshots/") :]
+        dataset, _, key = rest.partition("/")
+        key = key.lstrip("/")
+        if not key or (not latest and key.endswith("/history")):
+            return False
+        authorization = condition = None
+        size = 0
+        for name, value in scope["headers"]:
+            size += len(name) + len(value)
+            if name == b"authorization":
+                authorization = value
+            elif name == b"if-none-match":
+                condition = value.decode("latin-1")
+            elif name in (b"content-length", b"transfer-encoding"):
+                return False  # a body on a GET: Litestar's limits decide
+        if size > MAX_HEADER_BYTES:
+            return False
+        principal = self._principal(authorization)
+        if principal is None:
+            return False
+        entry = self._reader.cached(dataset, key)
+        if entry is None:
+            return False
+        request_id = request_id_of(scope)
+        scope.setdefault("state", {})["principal"] = principal
+        status, headers, body, result = self._reader.answer(entry, "hit", condition)
+        self._reader.metrics.read(dataset, result)
+        self._reader.metrics.fast_path.inc()
+        encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        if status == 200:
+            encoded += [_JSON, (b"content-length", str(len(body)).encode())]
+        encoded.append((b"x-request-id", request_id.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": encoded})
+        await send({"type": "http.response.body", "body": body})
+        if self._access_log:
+            log_access(scope, status, started, request_id)
+        return True
+
+
+def in_front(handler: ASGIApp, fast: FastPath) -> ASGIApp:
+    """`handler` (Litestar's router) behind the fast path."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        if not await fast.handled(scope, receive, send):
+            await handler(scope, receive, send)
+
+    return app

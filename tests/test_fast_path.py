@@ -1,0 +1,97 @@
+"""The fast path answers hot-cache hits exactly as the Litestar handlers do: two gateways on one
+database, one with `[api] fast_path = false`, asked the same requests, give the same status,
+headers and body (the age, which moves with the clock, aside); misses, query parameters, JWT-less
+unknown tokens and other routes fall through to Litestar."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
+
+from helpers import Gateway
+from snapshots.api.auth import create_token
+from snapshots.config import JobsConfig
+
+PD = "pagerduty.schedule_users"
+StartGateway = Callable[[JobsConfig], Gateway]
+MakeConfig = Callable[..., JobsConfig]
+
+
+def _fast_answers(gateway: Gateway) -> float:
+    for line in gateway.http.get("/metrics").text.splitlines():
+        if line.startswith("snapshots_fast_path_answers_total "):
+            return float(line.split()[1])
+    return 0.0
+
+
+def _normalized(response: httpx.Response) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    """Status, raw headers in order (without uvicorn's Date) and body, the envelope's
+    `age_seconds` replaced (it changes between two requests)."""
+    headers = [(k, v) for k, v in response.headers.raw if k.lower() != b"date"]
+    body = re.sub(rb'"age_seconds":[0-9.e-]+', b'"age_seconds":0', response.content)
+    return response.status_code, headers, body
+
+
+def test_hits_304s_and_refusals_are_the_same_on_both_paths(
+    start_gateway: StartGateway, every_dataset_config: MakeConfig, tmp_path: Path
+) -> None:
+    tokens = tmp_path / "tokens"
+    reader = create_token(tokens, "bot", "reader")
+    api = f'tokens_file = "{tokens}"'
+    fast = start_gateway(every_dataset_config(api=api))
+    slow = start_gateway(every_dataset_config(api=f"{api}\nfast_path = false"))
+    auth = {"Authorization": f"Bearer {reader}"}
+    for gateway in (fast, slow):  # fetched once, then in each process's hot cache
+        for path in (
+            f"/api/v1/snapshots/{PD}/PSCH002",
+            "/api/v1/snapshots/github.repo/acme/repo-01",
+        ):
+            assert gateway.http.get(path, headers=auth).status_code == 200
+    etag = fast.http.get(f"/api/v1/snapshots/{PD}/PSCH002", headers=auth).headers["etag"]
+    cases: list[tuple[str, dict[str, str]]] = [
+        (f"/api/v1/snapshots/{PD}/PSCH002", auth),
+        (f"/api/v1/latest/{PD}/PSCH002", auth),
+        ("/api/v1/snapshots/github.repo/acme/repo-01", auth),
+        (f"/api/v1/snapshots/{PD}/PSCH002", {**auth, "If-None-Match": etag}),
+        (f"/api/v1/snapshots/{PD}/PSCH002", {**auth, "If-None-Match": f'"x", W/{etag}'}),
+        (f"/api/v1/snapshots/{PD}/PSCH002", {"Authorization": f"bearer {reader}"}),
+        (f"/api/v1/snapshots/{PD}/PSCH002", {}),
+        (f"/api/v1/snapshots/{PD}/PSCH002", {"Authorization": "Bearer snp_unknown"}),
+    ]
+    before = _fast_answers(fast)
+    for path, headers in cases:
+        sent = {**headers, "X-Request-ID": "same-id-on-both-paths"}
+        for _ in range(5):  # the two requests may straddle a second (Age, max-age)
+            answers = [_normalized(g.http.get(path, headers=sent)) for g in (fast, slow)]
+            if answers[0] == answers[1]:
+                break
+        assert answers[0] == answers[1], (path, headers)
+    # Six cases are hits or 304s; the fast path answered them unless a refresh stored by the
+    # other gateway's worker had just invalidated the entry (then Litestar loaded it again).
+    assert _fast_answers(fast) - before >= 3
+    assert _fast_answers(slow) == 0
+
+
+def test_misses_and_parameters_fall_through_to_litestar(
+    start_gateway: StartGateway, every_dataset_config: MakeConfig
+) -> None:
+    gateway = start_gateway(every_dataset_config())
+    before = _fast_answers(gateway)
+    cold = gateway.http.get(f"/api/v1/snapshots/{PD}/PSCH006")  # a miss: fetched by Litestar
+    assert cold.status_code == 200
+    assert _fast_answers(gateway) == before
+    # The next read loads it from the store into the hot cache (Litestar); the one after is a hit.
+    assert gateway.http.get(f"/api/v1/snapshots/{PD}/PSCH006").status_code == 200
+    assert _fast_answers(gateway) == before
+    assert gateway.http.get(f"/api/v1/snapshots/{PD}/PSCH006").status_code == 200
+    assert _fast_answers(gateway) == before + 1
+    with_age = gateway.http.get(f"/api/v1/snapshots/{PD}/PSCH006", params={"max_age": "3600"})
+    assert with_age.status_code == 200
+    history = gateway.http.get(f"/api/v1/snapshots/{PD}/PSCH006/history")
+    assert history.json()["versions"]
+    unknown = gateway.http.get("/api/v1/snapshots/nope.nothing/PSCH006")
+    assert unknown.status_code == 404
+    assert _fast_answers(gateway) == before + 1

@@ -120,11 +120,11 @@ COMPOSED = (
 MIRROR = "/mirror/pagerduty/users/PUSR003"
 
 
-def _config(simulator_url: str, tokens: Path) -> str:
+def _config(simulator_url: str, tokens: Path, access_log: bool) -> str:
     datasets = ("schedule_users", "schedule_on_call", "user", "escalation_policy")
     tables = "\n".join(f'[datasets."pagerduty.{name}"]' for name in datasets)
     return (
-        f'[api]\ntokens_file = "{tokens}"\n'
+        f'[api]\ntokens_file = "{tokens}"\naccess_log = {str(access_log).lower()}\n'
         f'[providers.pagerduty]\nbase_url = "{simulator_url}/pagerduty"\n'
         f'token = "sim-pagerduty-token"\nbudget = "100000/1s"\n{tables}\n'
     )
@@ -137,6 +137,9 @@ def main() -> None:
     parser.add_argument(
         "--rounds", type=int, default=3, help="scenarios interleaved; medians reported"
     )
+    parser.add_argument(
+        "--no-access-log", action="store_true", help="the service without its access log"
+    )
     args = parser.parse_args()
     runner = run_wrk if shutil.which("wrk") else run_python
     simulator = start_in_thread(create_simulator_app())
@@ -144,7 +147,7 @@ def main() -> None:
         tokens = Path(tmp) / "tokens"
         token = create_token(tokens, "bench", "reader")
         config = Path(tmp) / "jobs.toml"
-        config.write_text(_config(simulator.url, tokens))
+        config.write_text(_config(simulator.url, tokens, not args.no_access_log))
         ports = {name: free_port() for name in ("service", "bare", "raw")}
         base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         server = python(
@@ -189,7 +192,8 @@ def main() -> None:
     print(
         f"read_path on {platform.machine()} {platform.python_version()}, {datetime.now(UTC):%Y-%m-%d}, "
         f"load by {'wrk' if runner is run_wrk else 'python httpx'}, {args.connections} connections, "
-        f"median of {args.rounds} interleaved rounds of {args.seconds}s"
+        f"median of {args.rounds} interleaved rounds of {args.seconds}s, "
+        f"access log {'off' if args.no_access_log else 'on'}"
     )
     for r in results:
         print(

@@ -34,12 +34,16 @@ from snapshots.providers.kind import FetchContext
 from snapshots.providers.transport import RequestMeter, current_meter
 from snapshots.registry import RegisteredDataset, RegisteredProvider, Registry
 from snapshots.store import (
+    FailureWrite,
     Fencing,
     FetchedPayload,
     KeySource,
+    RefreshWrite,
     RunTiming,
     Store,
+    SuccessWrite,
     Trigger,
+    WriteBatcher,
 )
 from snapshots.upstreams import Upstreams
 
@@ -96,6 +100,9 @@ class Refresher:
         self._registry = registry
         self._upstreams = upstreams
         self._store = store
+        # Results are stored in batches (one transaction for the refreshes that finish
+        # within a few milliseconds); each refresh still waits for its own to commit.
+        self._writes = WriteBatcher(store)
         self._refresh_ahead = refresh_ahead
         self._clock = clock
         self._fence = fence
@@ -308,8 +315,9 @@ class Refresher:
         )
         try:
             fencing = Fencing(self._fence.check() if self._fence else None, self._instance)
+            write: RefreshWrite
             if fetched is not None:
-                stored = await self._store.record_success(
+                write = SuccessWrite(
                     dataset.name,
                     key,
                     fetched,
@@ -318,12 +326,10 @@ class Refresher:
                     source,
                     dataset.settings.shrink_guard,
                     accept_shrink,
-                    fencing=fencing,
                 )
             else:
-                stored = await self._store.record_failure(
-                    dataset.name, key, error or "unknown error", timing, next_at, fencing=fencing
-                )
+                write = FailureWrite(dataset.name, key, error or "unknown error", timing, next_at)
+            stored = await self._writes.write(write, fencing)
         except Fenced:  # a newer leader took over: what this one fetched is not stored
             return self._interrupted(run_id, dataset.name, key)
         duration = time.monotonic() - clock_start

@@ -34,6 +34,7 @@ from snapshots.providers.kind import FetchContext
 from snapshots.providers.transport import RequestMeter, current_meter
 from snapshots.registry import RegisteredDataset, RegisteredProvider, Registry
 from snapshots.store import (
+    Coalescer,
     FailureWrite,
     Fencing,
     FetchedPayload,
@@ -103,6 +104,11 @@ class Refresher:
         # Results are stored in batches (one transaction for the refreshes that finish
         # within a few milliseconds); each refresh still waits for its own to commit.
         self._writes = WriteBatcher(store)
+        # A burst of refreshes (a whole dataset forced) shares its reads and run ids.
+        self._latest = Coalescer(store.latest_many)
+        self._run_ids: Coalescer[None, int] = Coalescer(
+            lambda calls: store.allocate_run_ids(len(calls))
+        )
         self._refresh_ahead = refresh_ahead
         self._clock = clock
         self._fence = fence
@@ -167,7 +173,7 @@ class Refresher:
         current = self._current(dataset, key, since)
         if current is not None:
             return current
-        run_id = await self._store.allocate_run_id()
+        run_id = await self._run_ids(None)
         current = self._current(dataset, key, since)  # another caller may have won the await
         if current is not None:
             return current
@@ -240,7 +246,7 @@ class Refresher:
         current = self._current(dataset, key, None)
         if current is not None:
             return current
-        latest = await self._store.latest(dataset, key)
+        latest = await self._latest((dataset, key))
         minimum = float(registered.settings.min_refresh_interval)
         if latest is not None and latest.refreshed_seconds_ago is not None:
             age = latest.refreshed_seconds_ago

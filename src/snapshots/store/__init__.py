@@ -1,6 +1,6 @@
 """Postgres storage: tables, the values read and written, and every query."""
 
-from snapshots.store.batcher import WriteBatcher
+from snapshots.store.batcher import Coalescer, WriteBatcher
 from snapshots.store.queries import Store, create_engine
 from snapshots.store.records import (
     DatasetRow,
@@ -25,6 +25,7 @@ from snapshots.store.requests import RequestQueue
 from snapshots.store.tables import metadata
 
 __all__ = [
+    "Coalescer",
     "DatasetRow",
     "DatasetSummary",
     "FailureWrite",

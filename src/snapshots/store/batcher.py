@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from snapshots.errors import Fenced
 from snapshots.logs import get_logger
@@ -22,6 +24,9 @@ from snapshots.store.queries import UNFENCED, Store
 from snapshots.store.records import Fencing, RefreshWrite, StoredRefresh, SuccessWrite
 
 log = get_logger(__name__)
+
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 @dataclass(eq=False)
@@ -158,3 +163,48 @@ def _settle(pending: _Pending, outcome: StoredRefresh | BaseException) -> None:
         pending.future.set_exception(outcome)
     else:
         pending.future.set_result(outcome)
+
+
+class Coalescer(Generic[A, R]):
+    """Calls made while a bulk query is running (or in the same event-loop turn) are answered
+    together by the next one: `bulk(args)` returns one answer per argument, in order.
+
+    For reads and id allocations, whose callers come in bursts (a forced refresh of a
+    whole dataset): one round trip for many of them instead of one each."""
+
+    def __init__(
+        self, bulk: Callable[[list[A]], Awaitable[Sequence[R]]], max_items: int = 500
+    ) -> None:
+        self._bulk = bulk
+        self._max_items = max_items
+        self._waiting: deque[tuple[A, asyncio.Future[R]]] = deque()
+        self._task: asyncio.Task[None] | None = None
+
+    async def __call__(self, arg: A) -> R:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[R] = loop.create_future()
+        self._waiting.append((arg, future))
+        if self._task is None or self._task.done():
+            self._task = loop.create_task(self._answer_all())
+        return await future  # a caller that gives up cancels only its own answer
+
+    async def _answer_all(self) -> None:
+        while self._waiting:
+            await asyncio.sleep(0)  # callers of this turn join the query
+            calls = [
+                self._waiting.popleft() for _ in range(min(len(self._waiting), self._max_items))
+            ]
+            try:
+                answers = await self._bulk([arg for arg, _ in calls])
+            except Exception as exc:
+                for _, future in calls:
+                    if not future.done():
+                        future.set_exception(exc)
+                continue
+            except BaseException:
+                for _, future in calls:
+                    future.cancel()
+                raise
+            for (_, future), answer in zip(calls, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, func, select, text, update
+from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -193,6 +193,10 @@ class Store:
 
     async def latest(self, dataset: str, key: str) -> Latest | None:
         """The key's state and latest good snapshot; None when the key is not registered."""
+        return (await self.latest_many([(dataset, key)]))[0]
+
+    async def latest_many(self, keys: Sequence[tuple[str, str]]) -> list[Latest | None]:
+        """`latest` of many (dataset, key)s in one query, in their order."""
         since_refresh = func.extract("epoch", func.now() - dataset_keys.c.last_refresh_at)
         query = (
             select(
@@ -205,15 +209,18 @@ class Store:
                     snapshots, snapshots.c.id == dataset_keys.c.latest_snapshot_id
                 )
             )
-            .where(dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
+            .where(tuple_(dataset_keys.c.dataset, dataset_keys.c.key).in_(list(keys)))
         )
         async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None:
-            return None
-        snapshot = snapshot_from_row(row, prefix="s_") if row.s_id is not None else None
-        ago = row.refreshed_seconds_ago
-        return Latest(key_state_from_row(row), snapshot, float(ago) if ago is not None else None)
+            rows = (await conn.execute(query)).all()
+        found: dict[tuple[str, str], Latest] = {}
+        for row in rows:
+            snapshot = snapshot_from_row(row, prefix="s_") if row.s_id is not None else None
+            ago = row.refreshed_seconds_ago
+            found[(row.dataset, row.key)] = Latest(
+                key_state_from_row(row), snapshot, float(ago) if ago is not None else None
+            )
+        return [found.get(k) for k in keys]
 
     async def record_success(
         self,
@@ -518,6 +525,13 @@ class Store:
                 select(func.nextval(func.pg_get_serial_sequence("refresh_runs", "id")))
             )
             return int(result.scalar_one())
+
+    async def allocate_run_ids(self, count: int) -> list[int]:
+        """`count` run ids in one query, ascending (see `allocate_run_id`)."""
+        nextval = func.nextval(func.pg_get_serial_sequence("refresh_runs", "id"))
+        query = select(nextval).select_from(func.generate_series(1, count))
+        async with self.engine.connect() as conn:
+            return sorted(int(v) for v in (await conn.execute(query)).scalars())
 
     async def run(self, run_id: int) -> dict[str, Any] | None:
         """A stored refresh run by id."""

@@ -34,12 +34,17 @@ from snapshots.providers.kind import FetchContext
 from snapshots.providers.transport import RequestMeter, current_meter
 from snapshots.registry import RegisteredDataset, RegisteredProvider, Registry
 from snapshots.store import (
+    Coalescer,
+    FailureWrite,
     Fencing,
     FetchedPayload,
     KeySource,
+    RefreshWrite,
     RunTiming,
     Store,
+    SuccessWrite,
     Trigger,
+    WriteBatcher,
 )
 from snapshots.upstreams import Upstreams
 
@@ -96,6 +101,14 @@ class Refresher:
         self._registry = registry
         self._upstreams = upstreams
         self._store = store
+        # Results are stored in batches (one transaction for the refreshes that finish
+        # within a few milliseconds); each refresh still waits for its own to commit.
+        self._writes = WriteBatcher(store)
+        # A burst of refreshes (a whole dataset forced) shares its reads and run ids.
+        self._latest = Coalescer(store.latest_many)
+        self._run_ids: Coalescer[None, int] = Coalescer(
+            lambda calls: store.allocate_run_ids(len(calls))
+        )
         self._refresh_ahead = refresh_ahead
         self._clock = clock
         self._fence = fence
@@ -160,7 +173,7 @@ class Refresher:
         current = self._current(dataset, key, since)
         if current is not None:
             return current
-        run_id = await self._store.allocate_run_id()
+        run_id = await self._run_ids(None)
         current = self._current(dataset, key, since)  # another caller may have won the await
         if current is not None:
             return current
@@ -233,7 +246,7 @@ class Refresher:
         current = self._current(dataset, key, None)
         if current is not None:
             return current
-        latest = await self._store.latest(dataset, key)
+        latest = await self._latest((dataset, key))
         minimum = float(registered.settings.min_refresh_interval)
         if latest is not None and latest.refreshed_seconds_ago is not None:
             age = latest.refreshed_seconds_ago
@@ -308,8 +321,9 @@ class Refresher:
         )
         try:
             fencing = Fencing(self._fence.check() if self._fence else None, self._instance)
+            write: RefreshWrite
             if fetched is not None:
-                stored = await self._store.record_success(
+                write = SuccessWrite(
                     dataset.name,
                     key,
                     fetched,
@@ -318,12 +332,10 @@ class Refresher:
                     source,
                     dataset.settings.shrink_guard,
                     accept_shrink,
-                    fencing=fencing,
                 )
             else:
-                stored = await self._store.record_failure(
-                    dataset.name, key, error or "unknown error", timing, next_at, fencing=fencing
-                )
+                write = FailureWrite(dataset.name, key, error or "unknown error", timing, next_at)
+            stored = await self._writes.write(write, fencing)
         except Fenced:  # a newer leader took over: what this one fetched is not stored
             return self._interrupted(run_id, dataset.name, key)
         duration = time.monotonic() - clock_start

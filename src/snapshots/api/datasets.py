@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 from litestar import get, post
@@ -17,6 +18,9 @@ from snapshots.published import ProviderView, PublishedBudgets
 from snapshots.registry import RegisteredDataset, Registry
 from snapshots.store import DatasetSummary, Latest, Store
 from snapshots_client.wire import DatasetRefresh, KeyRefresh
+
+FORCE_CHUNK = 100
+"""Keys of a dataset refresh started at once (their checks and run ids share queries)."""
 
 
 def dataset_body(
@@ -131,14 +135,17 @@ async def refresh_dataset(
 ) -> DatasetRefresh:
     """Start a refresh of every registered key; keys inside their minimum interval are skipped."""
     registry.enabled_dataset(dataset)
-    keys = []
-    for state in await store.key_states(dataset):
+    states = await store.key_states(dataset)
+
+    async def force(key: str) -> KeyRefresh:
         try:
-            started = await refresher.force(dataset, state.key, accept_shrink)
+            started = await refresher.force(dataset, key, accept_shrink)
         except RefreshTooSoon as exc:
-            keys.append(KeyRefresh(state.key, None, "skipped", exc.message))
-            continue
-        keys.append(
-            KeyRefresh(state.key, started.run_id, "joined" if started.joined else "started", None)
-        )
+            return KeyRefresh(key, None, "skipped", exc.message)
+        return KeyRefresh(key, started.run_id, "joined" if started.joined else "started", None)
+
+    # Started a chunk at a time, so their checks and run ids share round trips.
+    keys: list[KeyRefresh] = []
+    for at in range(0, len(states), FORCE_CHUNK):
+        keys += await asyncio.gather(*(force(s.key) for s in states[at : at + FORCE_CHUNK]))
     return DatasetRefresh(dataset, keys)

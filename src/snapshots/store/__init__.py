@@ -1,9 +1,11 @@
 """Postgres storage: tables, the values read and written, and every query."""
 
+from snapshots.store.batcher import Coalescer, WriteBatcher
 from snapshots.store.queries import Store, create_engine
 from snapshots.store.records import (
     DatasetRow,
     DatasetSummary,
+    FailureWrite,
     Fencing,
     FetchedPayload,
     KeySource,
@@ -11,9 +13,11 @@ from snapshots.store.records import (
     Latest,
     Outcome,
     RefreshRequest,
+    RefreshWrite,
     RunTiming,
     SnapshotRecord,
     StoredRefresh,
+    SuccessWrite,
     Trigger,
     content_hash,
 )
@@ -21,8 +25,10 @@ from snapshots.store.requests import RequestQueue
 from snapshots.store.tables import metadata
 
 __all__ = [
+    "Coalescer",
     "DatasetRow",
     "DatasetSummary",
+    "FailureWrite",
     "Fencing",
     "FetchedPayload",
     "KeySource",
@@ -30,12 +36,15 @@ __all__ = [
     "Latest",
     "Outcome",
     "RefreshRequest",
+    "RefreshWrite",
     "RequestQueue",
     "RunTiming",
     "SnapshotRecord",
     "Store",
     "StoredRefresh",
+    "SuccessWrite",
     "Trigger",
+    "WriteBatcher",
     "content_hash",
     "create_engine",
     "metadata",

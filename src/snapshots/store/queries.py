@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import msgspec
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, select, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -18,15 +18,18 @@ from snapshots.store.records import (
     SNAPSHOT_FIELDS,
     DatasetRow,
     DatasetSummary,
+    FailureWrite,
     Fencing,
     FetchedPayload,
     KeySource,
     KeyState,
     Latest,
     Outcome,
+    RefreshWrite,
     RunTiming,
     SnapshotRecord,
     StoredRefresh,
+    SuccessWrite,
     key_state_from_row,
     snapshot_from_row,
 )
@@ -61,6 +64,56 @@ def create_engine(url: str, *, idle_in_transaction_seconds: float | None = None)
 
 
 UNFENCED = Fencing()
+
+VERIFY_UNCHANGED = text(
+    """
+    WITH input AS (
+        SELECT * FROM unnest(
+            CAST(:datasets AS text[]), CAST(:keys AS text[]), CAST(:hashes AS text[]),
+            CAST(:run_ids AS bigint[]), CAST(:triggers AS text[]),
+            CAST(:started AS timestamptz[]), CAST(:finished AS timestamptz[]),
+            CAST(:requests AS integer[]), CAST(:next_at AS timestamptz[])
+        ) AS i(dataset, key, content_hash, run_id, trigger, started_at, finished_at,
+               upstream_requests, next_refresh_at)
+    ),
+    locked AS (
+        SELECT k.dataset, k.key, k.latest_snapshot_id
+        FROM dataset_keys k JOIN input i ON k.dataset = i.dataset AND k.key = i.key
+        ORDER BY k.dataset, k.key
+        FOR UPDATE OF k
+    ),
+    matched AS (
+        SELECT i.*, l.latest_snapshot_id AS snapshot_id
+        FROM locked l
+        JOIN input i ON i.dataset = l.dataset AND i.key = l.key
+        JOIN snapshots s ON s.id = l.latest_snapshot_id AND s.content_hash = i.content_hash
+    ),
+    verified AS (
+        UPDATE snapshots s SET verified_at = m.finished_at
+        FROM matched m WHERE s.id = m.snapshot_id
+    ),
+    refreshed AS (
+        UPDATE dataset_keys k
+        SET next_refresh_at = m.next_refresh_at, last_refresh_at = now(),
+            last_outcome = 'unchanged', last_error = NULL, consecutive_failures = 0,
+            consecutive_rejections = 0, rejected_hash = NULL
+        FROM matched m WHERE k.dataset = m.dataset AND k.key = m.key
+    )
+    INSERT INTO refresh_runs (id, dataset, key, trigger, outcome, started_at, finished_at,
+                              upstream_requests, error, snapshot_id, instance)
+    SELECT run_id, dataset, key, trigger, 'unchanged', started_at, finished_at,
+           upstream_requests, NULL, snapshot_id, CAST(:instance AS text)
+    FROM matched
+    RETURNING id, dataset, key, snapshot_id, pg_notify(
+        CAST(:channel AS text),
+        json_build_object(
+            'dataset', dataset, 'key', key, 'run_id', id, 'outcome', outcome,
+            'snapshot_id', snapshot_id
+        )::text
+    )
+    """
+)
+"""The unchanged writes of a batch in one statement (see `Store._verify_unchanged`)."""
 
 
 async def _check_epoch(conn: AsyncConnection, fencing: Fencing) -> None:
@@ -140,6 +193,10 @@ class Store:
 
     async def latest(self, dataset: str, key: str) -> Latest | None:
         """The key's state and latest good snapshot; None when the key is not registered."""
+        return (await self.latest_many([(dataset, key)]))[0]
+
+    async def latest_many(self, keys: Sequence[tuple[str, str]]) -> list[Latest | None]:
+        """`latest` of many (dataset, key)s in one query, in their order."""
         since_refresh = func.extract("epoch", func.now() - dataset_keys.c.last_refresh_at)
         query = (
             select(
@@ -152,15 +209,18 @@ class Store:
                     snapshots, snapshots.c.id == dataset_keys.c.latest_snapshot_id
                 )
             )
-            .where(dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
+            .where(tuple_(dataset_keys.c.dataset, dataset_keys.c.key).in_(list(keys)))
         )
         async with self.engine.connect() as conn:
-            row = (await conn.execute(query)).first()
-        if row is None:
-            return None
-        snapshot = snapshot_from_row(row, prefix="s_") if row.s_id is not None else None
-        ago = row.refreshed_seconds_ago
-        return Latest(key_state_from_row(row), snapshot, float(ago) if ago is not None else None)
+            rows = (await conn.execute(query)).all()
+        found: dict[tuple[str, str], Latest] = {}
+        for row in rows:
+            snapshot = snapshot_from_row(row, prefix="s_") if row.s_id is not None else None
+            ago = row.refreshed_seconds_ago
+            found[(row.dataset, row.key)] = Latest(
+                key_state_from_row(row), snapshot, float(ago) if ago is not None else None
+            )
+        return [found.get(k) for k in keys]
 
     async def record_success(
         self,
@@ -183,101 +243,12 @@ class Store:
         content was rejected `accept_after` times in a row or `accept_shrink` is set.
         Fenced (nothing written) when `fencing.epoch` is no longer the leader's.
         """
-        now = timing.finished_at
+        write = SuccessWrite(
+            dataset, key, fetched, timing, next_refresh_at, source, guard, accept_shrink
+        )
         async with self.engine.begin() as conn:
             await _check_epoch(conn, fencing)
-            await conn.execute(
-                insert(dataset_keys)
-                .values(dataset=dataset, key=key, source=source, registered_at=now)
-                .on_conflict_do_nothing()
-            )
-            current = (
-                await conn.execute(
-                    select(
-                        dataset_keys.c.latest_snapshot_id,
-                        dataset_keys.c.consecutive_rejections,
-                        dataset_keys.c.rejected_hash,
-                        snapshots.c.content_hash,
-                        snapshots.c.item_count,
-                    )
-                    .select_from(
-                        dataset_keys.outerjoin(
-                            snapshots, snapshots.c.id == dataset_keys.c.latest_snapshot_id
-                        )
-                    )
-                    .where(dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
-                    .with_for_update(of=dataset_keys)
-                )
-            ).one()
-            where = (dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
-            shrink = guard.reason(current.item_count, fetched.item_count) if guard else None
-            note = None
-            if shrink is not None and not accept_shrink:
-                repeats = (
-                    current.consecutive_rejections + 1
-                    if current.rejected_hash == fetched.content_hash
-                    else 1
-                )
-                assert guard is not None
-                if repeats < guard.accept_after:
-                    note = (
-                        f"{shrink}; not served (seen {repeats} of {guard.accept_after} times in a row"
-                        " needed to accept it, or refresh with accept_shrink=true)"
-                    )
-                    await conn.execute(
-                        update(dataset_keys)
-                        .where(*where)
-                        .values(
-                            next_refresh_at=next_refresh_at,
-                            last_refresh_at=func.now(),
-                            last_outcome="rejected",
-                            last_error=note,
-                            consecutive_rejections=repeats,
-                            rejected_hash=fetched.content_hash,
-                        )
-                    )
-                    run_id = await self._insert_run(
-                        conn, dataset, key, timing, "rejected", note, None, fencing
-                    )
-                    return StoredRefresh(
-                        run_id=run_id,
-                        outcome="rejected",
-                        snapshot_id=current.latest_snapshot_id,
-                        note=note,
-                    )
-                note = f"{shrink}; accepted after {repeats} identical refreshes"
-            elif shrink is not None:
-                note = f"{shrink}; accepted by an operator (accept_shrink)"
-            if (
-                current.latest_snapshot_id is not None
-                and current.content_hash == fetched.content_hash
-            ):
-                outcome: Outcome = "unchanged"
-                snapshot_id: int = current.latest_snapshot_id
-                await conn.execute(
-                    update(snapshots).where(snapshots.c.id == snapshot_id).values(verified_at=now)
-                )
-            else:
-                outcome = "changed"
-                snapshot_id = await self._insert_version(conn, dataset, key, fetched, now)
-            await conn.execute(
-                update(dataset_keys)
-                .where(*where)
-                .values(
-                    latest_snapshot_id=snapshot_id,
-                    next_refresh_at=next_refresh_at,
-                    last_refresh_at=func.now(),
-                    last_outcome=outcome,
-                    last_error=None,
-                    consecutive_failures=0,
-                    consecutive_rejections=0,
-                    rejected_hash=None,
-                )
-            )
-            run_id = await self._insert_run(
-                conn, dataset, key, timing, outcome, note, snapshot_id, fencing
-            )
-        return StoredRefresh(run_id=run_id, outcome=outcome, snapshot_id=snapshot_id, note=note)
+            return await self._success(conn, write, fencing)
 
     async def record_failure(
         self,
@@ -293,22 +264,185 @@ class Store:
 
         A key that is not registered stays unregistered (`registered` is False in the result).
         """
+        write = FailureWrite(dataset, key, error, timing, next_refresh_at)
         async with self.engine.begin() as conn:
             await _check_epoch(conn, fencing)
-            updated = await conn.execute(
-                update(dataset_keys)
-                .where(dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
-                .values(
-                    next_refresh_at=next_refresh_at,
-                    last_refresh_at=func.now(),
-                    last_outcome="failed",
-                    last_error=error,
-                    consecutive_failures=dataset_keys.c.consecutive_failures + 1,
+            return await self._failure(conn, write, fencing)
+
+    async def record_batch(
+        self, writes: Sequence[RefreshWrite], *, fencing: Fencing = UNFENCED
+    ) -> list[StoredRefresh]:
+        """Store many refreshes (of distinct keys) in one transaction: all of them or none.
+
+        Each is stored as `record_success` or `record_failure` would store it alone, with the
+        same outcome. Successes whose content equals the key's latest snapshot (`unchanged`,
+        the common case) are verified together by one statement; the rest one by one.
+        Fenced (nothing written) when `fencing.epoch` is no longer the leader's.
+        """
+        if len({(w.dataset, w.key) for w in writes}) != len(writes):
+            raise ValueError("a batch of refresh writes holds one key twice")
+        async with self.engine.begin() as conn:
+            await _check_epoch(conn, fencing)
+            successes = [w for w in writes if isinstance(w, SuccessWrite)]
+            verified = await self._verify_unchanged(conn, successes, fencing) if successes else {}
+            results: list[StoredRefresh] = []
+            for write in writes:
+                stored = verified.get((write.dataset, write.key))
+                if stored is None:
+                    if isinstance(write, SuccessWrite):
+                        stored = await self._success(conn, write, fencing)
+                    else:
+                        stored = await self._failure(conn, write, fencing)
+                results.append(stored)
+        return results
+
+    @staticmethod
+    async def _verify_unchanged(
+        conn: AsyncConnection, writes: Sequence[SuccessWrite], fencing: Fencing
+    ) -> dict[tuple[str, str], StoredRefresh]:
+        """One statement for every write whose content hash is its key's latest snapshot's:
+        lock the keys (in key order, as every multi-key write does), move the snapshots'
+        verified_at, mark the keys refreshed and insert their `unchanged` runs, each with its
+        change notification. The shrink guard has nothing to say about equal content.
+        Returns what was stored, by (dataset, key); other writes are left untouched."""
+        rows = await conn.execute(
+            VERIFY_UNCHANGED,
+            {
+                "datasets": [w.dataset for w in writes],
+                "keys": [w.key for w in writes],
+                "hashes": [w.fetched.content_hash for w in writes],
+                "run_ids": [w.timing.run_id for w in writes],
+                "triggers": [w.timing.trigger for w in writes],
+                "started": [w.timing.started_at for w in writes],
+                "finished": [w.timing.finished_at for w in writes],
+                "requests": [w.timing.upstream_requests for w in writes],
+                "next_at": [w.next_refresh_at for w in writes],
+                "instance": fencing.instance,
+                "channel": channels.CHANGES,
+            },
+        )
+        return {
+            (row.dataset, row.key): StoredRefresh(
+                run_id=int(row.id), outcome="unchanged", snapshot_id=int(row.snapshot_id)
+            )
+            for row in rows
+        }
+
+    async def _success(
+        self, conn: AsyncConnection, write: SuccessWrite, fencing: Fencing
+    ) -> StoredRefresh:
+        """`record_success` inside a transaction whose epoch is checked."""
+        dataset, key, fetched, timing = write.dataset, write.key, write.fetched, write.timing
+        next_refresh_at, source = write.next_refresh_at, write.source
+        guard, accept_shrink = write.guard, write.accept_shrink
+        now = timing.finished_at
+        await conn.execute(
+            insert(dataset_keys)
+            .values(dataset=dataset, key=key, source=source, registered_at=now)
+            .on_conflict_do_nothing()
+        )
+        current = (
+            await conn.execute(
+                select(
+                    dataset_keys.c.latest_snapshot_id,
+                    dataset_keys.c.consecutive_rejections,
+                    dataset_keys.c.rejected_hash,
+                    snapshots.c.content_hash,
+                    snapshots.c.item_count,
                 )
+                .select_from(
+                    dataset_keys.outerjoin(
+                        snapshots, snapshots.c.id == dataset_keys.c.latest_snapshot_id
+                    )
+                )
+                .where(dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
+                .with_for_update(of=dataset_keys)
             )
-            run_id = await self._insert_run(
-                conn, dataset, key, timing, "failed", error, None, fencing
+        ).one()
+        where = (dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
+        shrink = guard.reason(current.item_count, fetched.item_count) if guard else None
+        note = None
+        if shrink is not None and not accept_shrink:
+            repeats = (
+                current.consecutive_rejections + 1
+                if current.rejected_hash == fetched.content_hash
+                else 1
             )
+            assert guard is not None
+            if repeats < guard.accept_after:
+                note = (
+                    f"{shrink}; not served (seen {repeats} of {guard.accept_after} times in a row"
+                    " needed to accept it, or refresh with accept_shrink=true)"
+                )
+                await conn.execute(
+                    update(dataset_keys)
+                    .where(*where)
+                    .values(
+                        next_refresh_at=next_refresh_at,
+                        last_refresh_at=func.now(),
+                        last_outcome="rejected",
+                        last_error=note,
+                        consecutive_rejections=repeats,
+                        rejected_hash=fetched.content_hash,
+                    )
+                )
+                run_id = await self._insert_run(
+                    conn, dataset, key, timing, "rejected", note, None, fencing
+                )
+                return StoredRefresh(
+                    run_id=run_id,
+                    outcome="rejected",
+                    snapshot_id=current.latest_snapshot_id,
+                    note=note,
+                )
+            note = f"{shrink}; accepted after {repeats} identical refreshes"
+        elif shrink is not None:
+            note = f"{shrink}; accepted by an operator (accept_shrink)"
+        if current.latest_snapshot_id is not None and current.content_hash == fetched.content_hash:
+            outcome: Outcome = "unchanged"
+            snapshot_id: int = current.latest_snapshot_id
+            await conn.execute(
+                update(snapshots).where(snapshots.c.id == snapshot_id).values(verified_at=now)
+            )
+        else:
+            outcome = "changed"
+            snapshot_id = await self._insert_version(conn, dataset, key, fetched, now)
+        await conn.execute(
+            update(dataset_keys)
+            .where(*where)
+            .values(
+                latest_snapshot_id=snapshot_id,
+                next_refresh_at=next_refresh_at,
+                last_refresh_at=func.now(),
+                last_outcome=outcome,
+                last_error=None,
+                consecutive_failures=0,
+                consecutive_rejections=0,
+                rejected_hash=None,
+            )
+        )
+        run_id = await self._insert_run(
+            conn, dataset, key, timing, outcome, note, snapshot_id, fencing
+        )
+        return StoredRefresh(run_id=run_id, outcome=outcome, snapshot_id=snapshot_id, note=note)
+
+    async def _failure(
+        self, conn: AsyncConnection, write: FailureWrite, fencing: Fencing
+    ) -> StoredRefresh:
+        """`record_failure` inside a transaction whose epoch is checked."""
+        dataset, key, error, timing = write.dataset, write.key, write.error, write.timing
+        updated = await conn.execute(
+            update(dataset_keys)
+            .where(dataset_keys.c.dataset == dataset, dataset_keys.c.key == key)
+            .values(
+                next_refresh_at=write.next_refresh_at,
+                last_refresh_at=func.now(),
+                last_outcome="failed",
+                last_error=error,
+                consecutive_failures=dataset_keys.c.consecutive_failures + 1,
+            )
+        )
+        run_id = await self._insert_run(conn, dataset, key, timing, "failed", error, None, fencing)
         return StoredRefresh(
             run_id=run_id, outcome="failed", snapshot_id=None, registered=bool(updated.rowcount)
         )
@@ -391,6 +525,13 @@ class Store:
                 select(func.nextval(func.pg_get_serial_sequence("refresh_runs", "id")))
             )
             return int(result.scalar_one())
+
+    async def allocate_run_ids(self, count: int) -> list[int]:
+        """`count` run ids in one query, ascending (see `allocate_run_id`)."""
+        nextval = func.nextval(func.pg_get_serial_sequence("refresh_runs", "id"))
+        query = select(nextval).select_from(func.generate_series(1, count))
+        async with self.engine.connect() as conn:
+            return sorted(int(v) for v in (await conn.execute(query)).scalars())
 
     async def run(self, run_id: int) -> dict[str, Any] | None:
         """A stored refresh run by id."""

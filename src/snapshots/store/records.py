@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from snapshots.shrink import ShrinkGuard
+
 Trigger = Literal["schedule", "demand", "miss"]
 Outcome = Literal["changed", "unchanged", "failed", "rejected"]
 KeySource = Literal["config", "demand"]
@@ -100,6 +102,34 @@ class StoredRefresh:
     snapshot_id: int | None
     note: str | None = None  # why a shrink was rejected or accepted
     registered: bool = True  # False: the key has no row (a failed first fetch registers nothing)
+
+
+@dataclass(frozen=True)
+class SuccessWrite:
+    """A successful fetch waiting to be stored (the arguments of `Store.record_success`)."""
+
+    dataset: str
+    key: str
+    fetched: FetchedPayload
+    timing: RunTiming
+    next_refresh_at: datetime
+    source: KeySource
+    guard: ShrinkGuard | None = None
+    accept_shrink: bool = False
+
+
+@dataclass(frozen=True)
+class FailureWrite:
+    """A failed fetch waiting to be stored (the arguments of `Store.record_failure`)."""
+
+    dataset: str
+    key: str
+    error: str
+    timing: RunTiming
+    next_refresh_at: datetime | None
+
+
+RefreshWrite = SuccessWrite | FailureWrite
 
 
 def snapshot_from_row(row: Any, prefix: str, payload: Any = ...) -> SnapshotRecord:

@@ -19,7 +19,7 @@ import httpx
 import psycopg
 import pytest
 
-from helpers import SNAPSHOTS, Service, Simulator, child_env, jobs_toml, wait_for
+from helpers import SNAPSHOTS, Service, Simulator, child_env, free_port, jobs_toml, wait_for
 
 PD = "pagerduty.schedule_users"
 KEY = "PSCH001"
@@ -138,6 +138,49 @@ def test_each_api_process_serves_reads_and_the_change_feed_reaches_every_hot_cac
     assert api.terminate() == 0
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{api.url}/readyz", timeout=2)
+
+
+def test_api_processes_share_the_embedded_postgres_their_supervisor_keeps(
+    tmp_path: Path, simulator: Simulator, services: list[Service]
+) -> None:
+    """Without SNAPSHOTS_DATABASE_URL, `api --workers 2` starts (or joins) the embedded server
+    once, in its supervising process; both processes and a `snapshots worker` on the same data
+    directory use that one database, and it outlives the API while the worker still uses it."""
+    config = tmp_path / "jobs.toml"
+    config.write_text(jobs_toml(simulator.url))
+    data_dir = tmp_path / "data"
+    env = child_env(SNAPSHOTS_DATA_DIR=str(data_dir))
+
+    def start(role: str, *args: str) -> Service:
+        port = free_port()
+        command = [role, "--config", str(config), "--port", str(port), *args]
+        service = Service(command, env, port, tmp_path / f"{role}.log")
+        services.append(service)
+        return service
+
+    api = start("api", "--workers", str(PROCESSES))
+    worker = start("worker")
+
+    # A key no one has read: the first read is a cold miss the worker fetches; then both
+    # processes serve that one stored version.
+    reads: dict[str, set[int]] = defaultdict(set)
+
+    def both_answered() -> bool:
+        process, version = _read(api.url)
+        reads[process].add(version)
+        return len(reads) == PROCESSES
+
+    wait_for(both_answered, timeout=30, interval=0.01)
+    assert dict(reads) == {process: {1} for process in reads}
+    assert simulator.requests() == 1
+
+    pgdata = data_dir / "pgdata"
+    assert (pgdata / "postmaster.pid").exists()
+    assert api.terminate() == 0
+    assert (pgdata / "postmaster.pid").exists()  # the worker still holds it
+    assert httpx.get(f"{worker.url}/readyz", timeout=5).status_code == 200
+    assert worker.terminate() == 0
+    assert not (pgdata / "postmaster.pid").exists()  # stopped by its last holder
 
 
 @pytest.mark.parametrize(

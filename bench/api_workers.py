@@ -5,7 +5,8 @@ Runs the simulator, one `snapshots worker` and the two API deployments (each its
 PostgreSQL unless SNAPSHOTS_DATABASE_URL is set). Each API deployment has the snapshot in every
 process's hot cache before it is measured (reads on new connections until every process has
 answered, told apart by X-Request-Id). wrk then reads the hot snapshot; the two deployments are
-measured in interleaved rounds (the idle one only waits on its sockets), medians reported.
+measured in interleaved rounds (the idle one only waits on its sockets), medians reported,
+with the CPU the API processes spent per request (from /proc: robust to other load).
 
 Run: python bench/api_workers.py [--seconds 10] [--connections 32] [--rounds 3]
 The load generator, the simulator, the worker, PostgreSQL and the API processes share the
@@ -25,12 +26,18 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _harness import database, free_port, machine, process, python, simulator
+from _harness import cpu_seconds, database, free_port, machine, process, python, simulator
 from read_path import SNAPSHOT, Result, _median, run_python, run_wrk
 
 from snapshots.api.auth import create_token
 
 WORKERS = (1, 2)
+
+
+def _tree_cpu(pid: int) -> float:
+    """CPU seconds used by a process and its children (the API processes of a supervisor)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
 
 
 def _config(simulator_url: str, tokens: Path) -> str:
@@ -90,36 +97,43 @@ def main() -> None:
             )
         )
         targets: dict[int, str] = {}
+        pids: dict[int, int] = {}
         for workers in WORKERS:
             port = free_port()
             base = f"http://127.0.0.1:{port}"
             api = ["api", *common, "--port", str(port), "--workers", str(workers)]
             command = python("-m", "snapshots.cli", *api)
-            stack.enter_context(
+            api_process = stack.enter_context(
                 process(command, env, f"{base}/readyz", work / f"api-{workers}.log")
             )
+            pids[workers] = api_process.pid
             _warm(base + SNAPSHOT, token, workers)
             targets[workers] = base + SNAPSHOT
         rounds: list[list[Result]] = []
+        cpu_per_request: dict[int, list[float]] = {n: [] for n in WORKERS}
         for _ in range(args.rounds):
-            rounds.append(
-                [
-                    runner(
-                        f"--workers {n}", targets[n], args.seconds, args.connections, None, token
-                    )
-                    for n in WORKERS
-                ]
-            )
+            results = []
+            for n in WORKERS:
+                before = _tree_cpu(pids[n])
+                result = runner(
+                    f"--workers {n}", targets[n], args.seconds, args.connections, None, token
+                )
+                used = _tree_cpu(pids[n]) - before
+                cpu_per_request[n].append(used / (result.requests_per_second * args.seconds))
+                results.append(result)
+            rounds.append(results)
         results = [_median([r[i] for r in rounds]) for i in range(len(WORKERS))]
     print(
         f"api_workers on {machine()}, load by {'wrk' if runner is run_wrk else 'python httpx'}, "
         f"{args.connections} connections, median of {args.rounds} interleaved rounds of "
         f"{args.seconds}s, hot snapshot read"
     )
-    for r in results:
+    for n, r in zip(WORKERS, results, strict=True):
+        cpu_ms = sorted(cpu_per_request[n])[len(cpu_per_request[n]) // 2] * 1000
         print(
             f"  {r.name:<12} {r.requests_per_second:>9,.0f} req/s   "
-            f"p50 {r.p50_ms:6.2f} ms   p99 {r.p99_ms:6.2f} ms"
+            f"p50 {r.p50_ms:6.2f} ms   p99 {r.p99_ms:6.2f} ms   "
+            f"API CPU {cpu_ms:.3f} ms/request"
         )
     one, two = (r.requests_per_second for r in results)
     print(f"--workers 2 / --workers 1 = {two / one:.2f}")

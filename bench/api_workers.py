@@ -6,7 +6,9 @@ PostgreSQL unless SNAPSHOTS_DATABASE_URL is set). Each API deployment has the sn
 process's hot cache before it is measured (reads on new connections until every process has
 answered, told apart by X-Request-Id). wrk then reads the hot snapshot; the two deployments are
 measured in interleaved rounds (the idle one only waits on its sockets), medians reported,
-with the CPU the API processes spent per request (from /proc: robust to other load).
+with the CPU the API processes spent per request (from /proc: robust to other load) and how
+the load split between the two processes (wrk's connections are long-lived, and the kernel
+gives each to whichever process accepts first, so the split varies from round to round).
 
 Run: python bench/api_workers.py [--seconds 10] [--connections 32] [--rounds 3]
 The load generator, the simulator, the worker, PostgreSQL and the API processes share the
@@ -34,10 +36,10 @@ from snapshots.api.auth import create_token
 WORKERS = (1, 2)
 
 
-def _tree_cpu(pid: int) -> float:
-    """CPU seconds used by a process and its children (the API processes of a supervisor)."""
+def _cpu_by_process(pid: int) -> list[float]:
+    """CPU seconds used by a supervisor and by each of its children (the API processes)."""
     children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return cpu_seconds(pid) + sum(cpu_seconds(int(child)) for child in children)
+    return [cpu_seconds(pid), *(cpu_seconds(int(child)) for child in children)]
 
 
 def _config(simulator_url: str, tokens: Path) -> str:
@@ -111,15 +113,18 @@ def main() -> None:
             targets[workers] = base + SNAPSHOT
         rounds: list[list[Result]] = []
         cpu_per_request: dict[int, list[float]] = {n: [] for n in WORKERS}
+        busiest: list[float] = []  # with 2 processes: the busier one's share of the API CPU
         for _ in range(args.rounds):
             results = []
             for n in WORKERS:
-                before = _tree_cpu(pids[n])
+                before = _cpu_by_process(pids[n])
                 result = runner(
                     f"--workers {n}", targets[n], args.seconds, args.connections, None, token
                 )
-                used = _tree_cpu(pids[n]) - before
-                cpu_per_request[n].append(used / (result.requests_per_second * args.seconds))
+                used = [a - b for a, b in zip(_cpu_by_process(pids[n]), before, strict=False)]
+                cpu_per_request[n].append(sum(used) / (result.requests_per_second * args.seconds))
+                if n > 1:
+                    busiest.append(max(used) / sum(used))
                 results.append(result)
             rounds.append(results)
         results = [_median([r[i] for r in rounds]) for i in range(len(WORKERS))]
@@ -137,6 +142,10 @@ def main() -> None:
         )
     one, two = (r.requests_per_second for r in results)
     print(f"--workers 2 / --workers 1 = {two / one:.2f}")
+    # wrk opens its connections at once and keeps them; the kernel queues them on the one
+    # listening socket and whichever process wakes first may accept most of them.
+    shares = ", ".join(f"{share:.0%}" for share in busiest)
+    print(f"busiest of the 2 processes' share of their CPU, per round: {shares}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import psycopg
 import pytest
 
 from helpers import SNAPSHOTS, Service, Simulator, child_env, free_port, jobs_toml, wait_for
+from snapshots.database import libpq_url
 
 PD = "pagerduty.schedule_users"
 KEY = "PSCH001"
@@ -181,6 +182,39 @@ def test_api_processes_share_the_embedded_postgres_their_supervisor_keeps(
     assert httpx.get(f"{worker.url}/readyz", timeout=5).status_code == 200
     assert worker.terminate() == 0
     assert not (pgdata / "postmaster.pid").exists()  # stopped by its last holder
+
+
+def test_api_processes_stop_when_their_supervisor_is_killed(
+    tmp_path: Path, simulator: Simulator, run_service: Callable[..., Service], database_url: str
+) -> None:
+    """`kill -9` of `snapshots api --workers 2` leaves no process holding the port or the
+    database: each gets SIGTERM from the kernel and stops."""
+    config = tmp_path / "jobs.toml"
+    config.write_text(jobs_toml(simulator.url))
+    api = run_service(config, role="api", name="api", args=("--workers", str(PROCESSES)))
+    assert httpx.get(f"{api.url}/readyz", timeout=5).status_code == 200
+
+    def connections() -> int:
+        with psycopg.connect(libpq_url(database_url), autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+                " AND pid <> pg_backend_pid()"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    assert connections() >= PROCESSES  # each process's LISTEN connection at least
+    api.process.kill()
+    api.process.wait(10)
+
+    def port_closed() -> bool:
+        try:
+            httpx.get(f"{api.url}/readyz", timeout=1)
+        except httpx.HTTPError:
+            return True
+        return False
+
+    wait_for(port_closed, timeout=15)
+    wait_for(lambda: connections() == 0, timeout=15)
 
 
 @pytest.mark.parametrize(

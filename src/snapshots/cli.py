@@ -88,6 +88,7 @@ def _serve(
         os.environ["SNAPSHOTS_DATABASE_URL"] = url
         os.environ["SNAPSHOTS_CONFIG"] = str(config.path.resolve())
         os.environ[_API_PROCESSES] = str(workers)
+        os.environ[_API_SUPERVISOR] = str(os.getpid())
         uvicorn.run(
             API_PROCESS_APP,
             factory=True,
@@ -140,6 +141,23 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 _API_PROCESSES = "SNAPSHOTS_API_PROCESSES"
 """Set by `snapshots api --workers N` for its processes: how many share the port."""
+_API_SUPERVISOR = "SNAPSHOTS_API_SUPERVISOR"
+"""...and the pid of the supervisor, which they must not outlive."""
+
+
+def _stop_with_supervisor() -> None:
+    """Have the kernel send this process SIGTERM when the supervisor dies, even by `kill -9`
+    (Linux's PR_SET_PDEATHSIG), so no API process is left holding the port and the database;
+    SIGTERM makes uvicorn stop it gracefully. Exit at once if the supervisor is already gone."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    supervisor = os.environ.get(_API_SUPERVISOR)
+    if supervisor and os.getppid() != int(supervisor):
+        raise SystemExit("snapshots api: the supervising process is gone")
 
 
 def api_process_app() -> Any:
@@ -152,6 +170,7 @@ def api_process_app() -> Any:
     from snapshots.api.app import create_app
 
     configure_logging()
+    _stop_with_supervisor()
     base = os.environ.get("SNAPSHOTS_INSTANCE")
     if base:
         os.environ["SNAPSHOTS_INSTANCE"] = f"{base}-{os.getpid()}"

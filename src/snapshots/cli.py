@@ -7,11 +7,13 @@ import contextlib
 import dataclasses
 import ipaddress
 import json
+import os
 import signal
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import FrameType
+from typing import Any
 
 import uvicorn
 from rich.console import Console
@@ -28,6 +30,9 @@ from snapshots.uvicorn_runner import start_in_thread, uvicorn_config
 
 log = get_logger("snapshots.cli")
 EXIT_CONFIG = 2
+MAX_WORKERS = 64
+API_PROCESS_APP = "snapshots.cli:api_process_app"
+"""What each process of `snapshots api --workers N` imports (uvicorn calls it in the process)."""
 
 
 def _load_config(path: Path) -> JobsConfig:
@@ -55,6 +60,7 @@ def _serve(
     migrate_first: bool,
     data_dir: Path | None = None,
     role: Role = "serve",
+    workers: int = 1,
 ) -> None:
     from snapshots.api.app import create_app
 
@@ -68,8 +74,31 @@ def _serve(
             instance=instance_name(),
             url=f"http://{host}:{port}",
             config=str(config.path),
+            workers=workers,
         )
-        uvicorn.Server(uvicorn_config(create_app(config, url, role=role), host, port)).run()
+        if workers == 1:
+            uvicorn.Server(uvicorn_config(create_app(config, url, role=role), host, port)).run()
+            return
+        # uvicorn's supervisor binds the socket once and starts `workers` processes on it (and
+        # replaces one that dies); each imports API_PROCESS_APP and builds its own app: its own
+        # hot cache and LISTEN connection, so the change feed invalidates every process's cache.
+        # They find the database and the jobs file in the environment they inherit; this
+        # process keeps the embedded PostgreSQL (if any) running until they have stopped.
+        assert role == "api", "only `snapshots api` runs several processes"
+        os.environ["SNAPSHOTS_DATABASE_URL"] = url
+        os.environ["SNAPSHOTS_CONFIG"] = str(config.path.resolve())
+        os.environ[_API_PROCESSES] = str(workers)
+        os.environ[_API_SUPERVISOR] = str(os.getpid())
+        uvicorn.run(
+            API_PROCESS_APP,
+            factory=True,
+            workers=workers,
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
 
 
 def _check_exposure(config: JobsConfig, host: str) -> None:
@@ -98,8 +127,98 @@ def cmd_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     config = _load_config(args.config or settings.config_path)
     _check_exposure(config, args.host)
-    _serve(config, settings, args.host, args.port, not args.no_migrate, role=args.role)
+    _serve(
+        config,
+        settings,
+        args.host,
+        args.port,
+        not args.no_migrate,
+        role=args.role,
+        workers=args.workers,
+    )
     return 0
+
+
+_API_PROCESSES = "SNAPSHOTS_API_PROCESSES"
+"""Set by `snapshots api --workers N` for its processes: how many share the port."""
+_API_SUPERVISOR = "SNAPSHOTS_API_SUPERVISOR"
+"""...and the pid of the supervisor, which they must not outlive."""
+
+
+def _stop_with_supervisor() -> None:
+    """Have the kernel send this process SIGTERM when the supervisor dies, even by `kill -9`
+    (Linux's PR_SET_PDEATHSIG), so no API process is left holding the port and the database;
+    SIGTERM makes uvicorn stop it gracefully. Exit at once if the supervisor is already gone."""
+    if sys.platform == "linux":
+        import ctypes
+
+        pr_set_pdeathsig = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(pr_set_pdeathsig, signal.SIGTERM, 0, 0, 0)
+    supervisor = os.environ.get(_API_SUPERVISOR)
+    if supervisor and os.getppid() != int(supervisor):
+        raise SystemExit("snapshots api: the supervising process is gone")
+
+
+def api_process_app() -> Any:
+    """The app of one process of `snapshots api --workers N`, called by uvicorn in that process.
+
+    Configuration comes from the environment the supervisor set (SNAPSHOTS_CONFIG and
+    SNAPSHOTS_DATABASE_URL); the schema was migrated by the supervisor. Each process gets its
+    own instance name (`SNAPSHOTS_INSTANCE` or the host, then its pid), which its logs and its
+    `snapshots_instance_info` metric carry, so the processes behind one port can be told apart."""
+    from snapshots.api.app import create_app
+
+    configure_logging()
+    _stop_with_supervisor()
+    base = os.environ.get("SNAPSHOTS_INSTANCE")
+    if base:
+        os.environ["SNAPSHOTS_INSTANCE"] = f"{base}-{os.getpid()}"
+    settings = Settings.from_env()
+    assert settings.database_url is not None, "set by the supervising `snapshots api` process"
+    config = load_jobs(settings.config_path)
+    log.info(
+        "service.process_starting",
+        role="api",
+        instance=instance_name(),
+        processes=os.environ.get(_API_PROCESSES),
+    )
+    return create_app(config, sqlalchemy_url(settings.database_url), role="api")
+
+
+def _workers(value: str) -> int:
+    """--workers: an integer from 1 to MAX_WORKERS."""
+    try:
+        workers = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {value!r}") from None
+    if not 1 <= workers <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"must be from 1 to {MAX_WORKERS} (processes serving the API), got {workers}"
+        )
+    return workers
+
+
+def _one_process(role: Role) -> Callable[[str], int]:
+    """--workers of `serve` and `worker`: only 1, since they run a worker, and one worker
+    process must hold the leader lock at a time (a second is a standby, started on its own)."""
+
+    def check(value: str) -> int:
+        workers = _workers(value)
+        if workers > 1 and role == "worker":
+            raise argparse.ArgumentTypeError(
+                f"a worker is one process (one worker is active at a time); start further "
+                f"`snapshots worker` processes as standbys, and `snapshots api --workers "
+                f"{workers}` for several API processes"
+            )
+        if workers > 1:
+            raise argparse.ArgumentTypeError(
+                f"serve runs a worker too and cannot run {workers} processes; for several API "
+                f"processes run `snapshots api --workers {workers}` plus one `snapshots worker`"
+            )
+        return workers
+
+    return check
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -242,6 +361,25 @@ def build_parser() -> argparse.ArgumentParser:
         serve.add_argument(
             "--no-migrate", action="store_true", help="do not upgrade the schema on start"
         )
+        if role == "api":
+            serve.add_argument(
+                "--workers",
+                type=_workers,
+                default=1,
+                metavar="N",
+                help=f"processes serving the API on the one port, 1 to {MAX_WORKERS} "
+                "(default 1); each has its own hot cache, kept current by the change feed",
+            )
+        else:
+            serve.add_argument(
+                "--workers",
+                type=_one_process(role),
+                default=1,
+                metavar="1",
+                help=f"only 1: {role} runs the worker, and one worker at a time is active; "
+                "for more API processes run `snapshots api --workers N` plus "
+                "`snapshots worker`",
+            )
         serve.set_defaults(func=cmd_serve, role=role)
 
     plan = commands.add_parser(

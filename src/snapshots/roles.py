@@ -136,7 +136,7 @@ def compose(config: JobsConfig, database_url: str, role: Role = "serve") -> Comp
             worker_side.worker if worker_side else None,
             remote,
         )
-    metrics = Metrics(registry, store, budgets, refresher)
+    metrics = Metrics(registry, store, budgets, refresher, role=role, instance=instance)
     read_side = (
         _read_side(config, registry, store, listener, refresher, metrics)
         if role in ("serve", "api") and refresher is not None

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeHistogramMetricFamily,
@@ -135,8 +135,18 @@ class Metrics:
         store: Store,
         budgets: PublishedBudgets,
         refresher: RefreshService | None,
+        *,
+        role: str = "",
+        instance: str = "",
     ) -> None:
         self.registry = CollectorRegistry()
+        # Which process answered the scrape: behind one port (`snapshots api --workers N`, or
+        # replicas behind a Service) each process counts only its own reads.
+        Info(
+            "snapshots_instance",
+            "The process that answered: its role and instance name",
+            registry=self.registry,
+        ).info({"role": role, "instance": instance})
         self._store = store
         self._budgets = budgets
         self._live = _Live(refresher)

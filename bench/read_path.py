@@ -3,8 +3,9 @@
 Baselines, each its own process on uvicorn with the service's settings: a bare Litestar app with
 one no-op route and no middleware (the framework's cheapest route) and a raw ASGI app answering
 fixed bytes (the limit). The service runs as `snapshots serve` would, with default settings
-(access log on) and a reader token. Scenarios: hot snapshot read, 304, qontract-api's
-escalation-policy route (composed from several snapshots), a mirror route, and a miss-then-hit
+(access log on) and a reader token. Scenarios: hot snapshot read, 304, the seed-shaped bare
+route (`/api/v1/pagerduty/schedules/{id}/users`), qontract-api's escalation-policy route (composed
+from several snapshots), a mirror route, and a miss-then-hit
 (a key never read before: one cold fetch, then hits). Rounds are interleaved; medians reported.
 
 Run: python bench/read_path.py [--seconds 10] [--connections 32] [--rounds 3]
@@ -118,6 +119,7 @@ COMPOSED = (
     "?secret_manager_url=vault&path=pagerduty"
 )
 MIRROR = "/mirror/pagerduty/users/PUSR003"
+SEED = "/api/v1/pagerduty/schedules/PSCH004/users"  # the seed ADR's route shape: the data as body
 
 
 def _config(simulator_url: str, tokens: Path, access_log: bool) -> str:
@@ -162,7 +164,7 @@ def main() -> None:
                 process(command, {}, f"{base[kind]}/noop", Path(tmp) / f"{kind}.log")
             )
         auth = {"Authorization": f"Bearer {token}"}
-        for path in (SNAPSHOT, COMPOSED, MIRROR):  # warm: the hot-path cache holds them now
+        for path in (SNAPSHOT, SEED, COMPOSED, MIRROR):  # warm: the hot-path cache holds them now
             httpx.get(base["service"] + path, headers=auth, timeout=30).raise_for_status()
         etag = httpx.get(base["service"] + SNAPSHOT, headers=auth).headers["ETag"]
         scenarios = [
@@ -170,6 +172,7 @@ def main() -> None:
             ("raw ASGI bytes", base["raw"] + "/noop", None),
             ("hot snapshot read", base["service"] + SNAPSHOT, None),
             ("304 Not Modified", base["service"] + SNAPSHOT, etag),
+            ("seed-shaped route", base["service"] + SEED, None),
             ("qontract-api route", base["service"] + COMPOSED, None),
             ("mirror route", base["service"] + MIRROR, None),
             (

@@ -1,6 +1,6 @@
-"""The fast path answers hot-cache hits exactly as the Litestar handlers do: two gateways on one
-database, one with `[api] fast_path = false`, asked the same requests, give the same status,
-headers and body (the age, which moves with the clock, aside); misses, query parameters, JWT-less
+"""The fast path answers hot-cache hits of snapshot and bare routes exactly as the Litestar
+handlers do: two gateways on one database, one with `[api] fast_path = false`, asked the same
+requests, give the same status, headers and body (the age, which moves with the clock, aside); misses, query parameters, JWT-less
 unknown tokens and other routes fall through to Litestar."""
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ def test_hits_304s_and_refusals_are_the_same_on_both_paths(
         (f"/api/v1/snapshots/{PD}/PSCH002", auth),
         (f"/api/v1/latest/{PD}/PSCH002", auth),
         ("/api/v1/snapshots/github.repo/acme/repo-01", auth),
+        ("/api/v1/pagerduty/schedules/PSCH002/users", auth),  # bare routes: the data as body
+        ("/api/v1/pagerduty/schedules/PSCH002/users", {**auth, "If-None-Match": etag}),
+        ("/api/v1/github/repos/acme/repo-01", auth),
         (f"/api/v1/snapshots/{PD}/PSCH002", {**auth, "If-None-Match": etag}),
         (f"/api/v1/snapshots/{PD}/PSCH002", {**auth, "If-None-Match": f'"x", W/{etag}'}),
         (f"/api/v1/snapshots/{PD}/PSCH002", {"Authorization": f"bearer {reader}"}),
@@ -95,3 +98,7 @@ def test_misses_and_parameters_fall_through_to_litestar(
     unknown = gateway.http.get("/api/v1/snapshots/nope.nothing/PSCH006")
     assert unknown.status_code == 404
     assert _fast_answers(gateway) == before + 1
+    bare = gateway.http.get("/api/v1/pagerduty/schedules/PSCH006/users")  # same cached entry
+    assert bare.status_code == 200
+    assert isinstance(bare.json(), list)
+    assert _fast_answers(gateway) == before + 2

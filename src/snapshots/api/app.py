@@ -16,7 +16,7 @@ from snapshots import __version__
 from snapshots.api.auth import TokenStore, require_role
 from snapshots.api.datasets import get_dataset, list_datasets, list_keys, refresh_dataset
 from snapshots.api.errors import EXCEPTION_HANDLERS
-from snapshots.api.fast_path import FastPath, in_front
+from snapshots.api.fast_path import FastPath, bare_targets, in_front
 from snapshots.api.head import head_as_get
 from snapshots.api.health import healthz, metrics, readyz, worker_status
 from snapshots.api.limits import request_limits
@@ -113,6 +113,7 @@ def build_app(composition: Composition) -> Litestar:
     )
     app.asgi_handler = head_as_get(app.asgi_handler)
     if composition.read is not None and config.api.fast_path:
-        fast = FastPath(composition.read.reader, tokens, config.api.access_log)
+        bare = bare_targets(composition.registry)
+        fast = FastPath(composition.read.reader, tokens, config.api.access_log, bare)
         app.asgi_handler = in_front(app.asgi_handler, fast)
     return app

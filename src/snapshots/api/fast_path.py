@@ -1,6 +1,7 @@
 """The fast path: a hot-cache hit on a snapshot route answered in front of Litestar's routing.
 
-`GET /api/v1/snapshots/{dataset}/{key}` and `/api/v1/latest/{dataset}/{key}` without a query
+`GET /api/v1/snapshots/{dataset}/{key}`, `/api/v1/latest/{dataset}/{key}` and each instance's
+bare routes (the seed's shape: `/api/v1/pagerduty/schedules/{id}/users`) without a query
 string, from a caller whose token is one of the service's own, for a key whose latest snapshot
 is in the hot cache: answered here from the pre-encoded bytes with the headers, read count,
 request id and access-log line the Litestar handler gives (`SnapshotReader.answer` is the one
@@ -11,7 +12,9 @@ OpenAPI document; `tests/test_fast_path.py` compares the two paths' answers.
 
 from __future__ import annotations
 
+import re
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -19,20 +22,73 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from snapshots.api.auth import ANONYMOUS, TokenStore
 from snapshots.api.limits import MAX_HEADER_BYTES, MAX_PATH_BYTES
 from snapshots.api.middleware import log_access, request_id_of
-from snapshots.api.reader import SnapshotReader
+from snapshots.api.reader import Body, SnapshotReader
+from snapshots.providers.kind import BareRoute
+from snapshots.registry import Registry
 
 _ROUTES = ("/api/v1/snapshots/", "/api/v1/latest/")
 _JSON = (b"content-type", b"application/json")
+_PARAMETER = re.compile(r"\{(\w+):str\}")
+
+
+@dataclass(frozen=True)
+class BareTarget:
+    """A bare route of one instance: the path as a regex, its dataset, how its key is built."""
+
+    pattern: re.Pattern[str]
+    dataset: str
+    route: BareRoute
+
+
+def bare_targets(registry: Registry) -> list[BareTarget]:
+    """The bare routes the app serves (configured datasets only), as the fast path matches them:
+    each `{name:str}` is one path segment, as Litestar reads it."""
+    targets = []
+    for instance, provider in sorted(registry.providers.items()):
+        for route in provider.kind.routes:
+            dataset = f"{instance}.{route.dataset}"
+            if dataset not in registry.datasets:
+                continue
+            pieces = _PARAMETER.split(f"/api/v1/{instance}{route.path}")
+            regex = "".join(
+                f"(?P<{piece}>[^/]+)" if index % 2 else re.escape(piece)
+                for index, piece in enumerate(pieces)
+            )
+            targets.append(BareTarget(re.compile(regex), dataset, route))
+    return targets
 
 
 class FastPath:
     """Answers hot-cache hits of snapshot routes; `handled` says whether it did."""
 
-    def __init__(self, reader: SnapshotReader, tokens: TokenStore, access_log: bool) -> None:
+    def __init__(
+        self,
+        reader: SnapshotReader,
+        tokens: TokenStore,
+        access_log: bool,
+        bare: list[BareTarget] | None = None,
+    ) -> None:
         self._reader = reader
+        self._bare = bare or []
         self._tokens = tokens
         self._access_log = access_log
         self._principals: dict[bytes, str] = {}  # authorization header -> principal name
+
+    def _target(self, path: str) -> tuple[str, str, Body] | None:
+        """(dataset, key, body) of a snapshot route or a bare route, or None."""
+        if path.startswith(_ROUTES):
+            latest = path.startswith("/api/v1/latest/")
+            rest = path[len("/api/v1/latest/") :] if latest else path[len("/api/v1/snapshots/") :]
+            dataset, _, key = rest.partition("/")
+            key = key.lstrip("/")
+            if not key or (not latest and key.endswith("/history")):
+                return None
+            return dataset, key, "envelope"
+        for bare in self._bare:
+            match = bare.pattern.fullmatch(path)
+            if match is not None:
+                return bare.dataset, bare.route.key_from(match.groupdict()), "data"
+        return None
 
     def _principal(self, authorization: bytes | None) -> str | None:
         """The caller's name for one of the service's own tokens (or the open API), else None:
@@ -61,14 +117,12 @@ class FastPath:
         if scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]:
             return False
         path: str = scope["path"]
-        if not path.startswith(_ROUTES) or len(path) > MAX_PATH_BYTES:
+        if len(path) > MAX_PATH_BYTES or not path.startswith("/api/v1/"):
             return False
-        latest = path.startswith("/api/v1/latest/")
-        rest = path[len("/api/v1/latest/") :] if latest else path[len("/api/v1/snapshots/") :]
-        dataset, _, key = rest.partition("/")
-        key = key.lstrip("/")
-        if not key or (not latest and key.endswith("/history")):
+        target = self._target(path)
+        if target is None:
             return False
+        dataset, key, body_kind = target
         authorization = condition = None
         size = 0
         for name, value in scope["headers"]:
@@ -89,7 +143,7 @@ class FastPath:
             return False
         request_id = request_id_of(scope)
         scope.setdefault("state", {})["principal"] = principal
-        status, headers, body, result = self._reader.answer(entry, "hit", condition)
+        status, headers, body, result = self._reader.answer(entry, "hit", condition, body_kind)
         self._reader.metrics.read(dataset, result)
         self._reader.metrics.fast_path.inc()
         encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]

@@ -27,6 +27,7 @@ from snapshots.errors import DatasetDisabled, MalformedKey, SnapshotsError, Unau
 from snapshots.logs import get_logger
 from snapshots.providers import mirror_any
 from snapshots.providers.kind import Mirror, MirrorRequest, MirrorRoute
+from snapshots.providers.links import relinked
 from snapshots.registry import Registry
 
 log = get_logger(__name__)
@@ -42,6 +43,23 @@ def _error(
 ) -> ASGIResponse:
     headers = {"Retry-After": str(retry_after)} if retry_after is not None else None
     return json_response(mirror.error(status, message), status, headers)
+
+
+def _upstream_error(mirror: Mirror, exc: SnapshotsError) -> ASGIResponse:
+    """A read's failure in the upstream's shape: a malformed key is the upstream's 404 (no
+    such object), a disabled or unconfigured dataset its 503 (not a 409 the library would not
+    retry), everything else the gateway's status with its Retry-After."""
+    if isinstance(exc, MalformedKey):
+        return _error(mirror, 404, exc.message)
+    if isinstance(exc, DatasetDisabled):
+        return _error(mirror, 503, exc.message, 30)
+    return _error(mirror, exc.status, exc.message, exc.retry_after)
+
+
+def _urls(request: Request[Any, Any, State], registry: Registry, instance: str) -> tuple[str, str]:
+    """This instance's mirror root as the caller reached it, and its upstream base URL."""
+    mirror_url = f"{str(request.base_url).rstrip('/')}/mirror/{instance}"
+    return mirror_url, (registry.providers[instance].settings.base_url or "").rstrip("/")
 
 
 def _authorized(request: Request[Any, Any, State], mirror: Mirror) -> str | None:
@@ -119,24 +137,17 @@ async def _any_path(
     """`mirror = "any"`: the path and its sorted query as a key of `<instance>.mirror_any`,
     its stored body answered with the links it had, rewritten into the mirror."""
     key = mirror_any.key_of(path, request.query_params.multi_items())
-    base = str(request.base_url).rstrip("/")
-    upstream = (registry.providers[instance].settings.base_url or "").rstrip("/")
+    mirror_url, upstream = _urls(request, registry, instance)
     read = ComposedRead(reader)
     try:
         stored = await read.data(f"{instance}.{mirror_any.NAME}", key)
-    except MalformedKey as exc:
-        return _error(mirror, 404, exc.message)
-    except DatasetDisabled as exc:  # no token: as a routed path answers it (not a 409)
-        return _error(mirror, 503, exc.message, 30)
     except SnapshotsError as exc:
-        return _error(mirror, exc.status, exc.message, exc.retry_after)
+        return _upstream_error(mirror, exc)
     headers = {
-        name: value.replace(upstream, f"{base}/mirror/{instance}") if upstream else value
+        name: value.replace(upstream, mirror_url) if upstream else value
         for name, value in (stored.get("headers") or {}).items()
     }
-    body = stored.get("body")
-    if upstream:
-        body = mirror_any.relinked(body, upstream, f"{base}/mirror/{instance}")
+    body = relinked(stored.get("body"), upstream, mirror_url) if upstream else stored.get("body")
     return read.respond(request, body, headers)
 
 
@@ -163,31 +174,27 @@ async def _answer(
         registered = registry.datasets.get(f"{instance}.{dataset}")
         return registered.options if registered is not None else None
 
-    base = str(request.base_url).rstrip("/")
+    mirror_url, upstream = _urls(request, registry, instance)
     mirror_request = MirrorRequest(
         instance=instance,
         params={k: v for k, v in match.groupdict().items() if v is not None},
         query=dict(request.query_params.items()),
-        mirror_url=f"{base}/mirror/{instance}",
+        mirror_url=mirror_url,
         read=data,
-        upstream_url=(registry.providers[instance].settings.base_url or "").rstrip("/"),
+        upstream_url=upstream,
         settings=registry.providers[instance].settings,
         options=options,
         queries={k: tuple(request.query_params.getall(k)) for k in request.query_params},
     )
     try:
         answer = await route.answer(mirror_request)
-    except MalformedKey as exc:
-        return _error(mirror, 404, exc.message)
     except _NotConfigured as exc:
         if registry.providers[instance].settings.mirror == "any":
             path = "/" + str(request.path_params["rest"]).lstrip("/")
             return await _any_path(request, reader, registry, instance, mirror, path)
-        return _error(mirror, 503, exc.message, 30)
-    except DatasetDisabled as exc:
-        return _error(mirror, 503, exc.message, 30)
+        return _upstream_error(mirror, exc)
     except SnapshotsError as exc:
-        return _error(mirror, exc.status, exc.message, exc.retry_after)
+        return _upstream_error(mirror, exc)
     if answer.status != 200:
         return json_response(answer.body, answer.status, dict(answer.headers))
     return read.respond(request, answer.body, answer.headers)

@@ -58,22 +58,3 @@ def definition(raw_get: RawGet) -> DatasetDefinition:
         description='any GET path of the upstream, for the mirror (`mirror = "any"`)',
         schema=AnyAnswer,
     )
-
-
-_AFTER_BASE = ("/", "?", "{", "#")
-
-
-def relinked(value: Any, upstream: str, mirror: str) -> Any:
-    """`value` with every string that is `upstream`, or a URL below it, moved below `mirror`:
-    a client that follows links in a body (PyGithub's objects) stays on the mirror."""
-    if isinstance(value, str):
-        if value == upstream or (
-            value.startswith(upstream) and value[len(upstream)] in _AFTER_BASE
-        ):
-            return mirror + value[len(upstream) :]
-        return value
-    if isinstance(value, list):
-        return [relinked(item, upstream, mirror) for item in value]
-    if isinstance(value, dict):
-        return {k: relinked(v, upstream, mirror) for k, v in value.items()}
-    return value

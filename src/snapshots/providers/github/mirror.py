@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 from snapshots.providers.kind import Mirror, MirrorAnswer, MirrorRequest, MirrorRoute
+from snapshots.providers.links import relinked
 
 DOCS = "https://docs.github.com/rest"
 DEFAULT_PER_PAGE = 30
@@ -31,7 +32,6 @@ SEGMENT = "[^/]+"
 # PyGithub raises its own exceptions by these exact messages (BadCredentialsException,
 # UnknownObjectException), so the gateway's explanation cannot replace them.
 _MESSAGES = {401: "Bad credentials", 404: "Not Found"}
-_AFTER_BASE = ("", "/", "?", "{", "#")  # what may follow the API base URL in a URL below it
 
 
 def token(authorization: str) -> str | None:
@@ -59,31 +59,10 @@ def error(status: int, message: str) -> Any:
     return body
 
 
-def _points_upstream(value: str, upstream: str) -> bool:
-    """Whether `value` is `upstream` or a URL below it (not merely sharing its prefix)."""
-    return value.startswith(upstream) and value[len(upstream) : len(upstream) + 1] in _AFTER_BASE
-
-
-def rewrite(value: Any, upstream: str, mirror: str) -> Any:
-    """`value` with every string under a key ending in `url` that points at `upstream`
-    pointing at `mirror` instead, at any depth."""
-    if isinstance(value, list):
-        return [rewrite(item, upstream, mirror) for item in value]
-    if not isinstance(value, dict):
-        return value
-    out: dict[str, Any] = {}
-    for key, item in value.items():
-        if isinstance(item, str) and key.endswith("url") and _points_upstream(item, upstream):
-            out[key] = mirror + item[len(upstream) :]
-        else:
-            out[key] = rewrite(item, upstream, mirror)
-    return out
-
-
 def _rewritten(request: MirrorRequest, value: Any) -> Any:
     if not request.upstream_url:
         return value
-    return rewrite(value, request.upstream_url, request.mirror_url)
+    return relinked(value, request.upstream_url, request.mirror_url, url_keys_only=True)
 
 
 def _invalid(message: str) -> MirrorAnswer:

@@ -32,6 +32,7 @@ from snapshots.providers.jira.client import deployment_of
 from snapshots.providers.jira.datasets import PROJECT_KEY
 from snapshots.providers.jira.settings import ProjectIssuesOptions
 from snapshots.providers.kind import Mirror, MirrorAnswer, MirrorRequest, MirrorRoute
+from snapshots.providers.links import relinked
 
 API = r"/rest/api/(?P<version>2|3|latest)"
 STORED_VERSION = "2"  # the datasets read /rest/api/2: the version their links and shapes are in
@@ -74,24 +75,13 @@ def _refusal(message: str, status: int = 400) -> MirrorAnswer:
     return MirrorAnswer(error(status, message), status=status)
 
 
-def _relinked(value: Any, old: str, new: str) -> Any:
-    """`value` with every string that starts with `old` starting with `new` instead."""
-    if isinstance(value, str):
-        return new + value.removeprefix(old) if value.startswith(old) else value
-    if isinstance(value, list):
-        return [_relinked(item, old, new) for item in value]
-    if isinstance(value, dict):
-        return {k: _relinked(v, old, new) for k, v in value.items()}
-    return value
-
-
 def _in_mirror(request: MirrorRequest, body: Any) -> Any:
     """Links into the upstream API, as stored, pointing at the same API version of the mirror."""
     if not request.upstream_url:
         return body
     old = f"{request.upstream_url}/rest/api/{STORED_VERSION}/"
     new = f"{request.mirror_url}/rest/api/{request.params['version']}/"
-    return _relinked(body, old, new)
+    return relinked(body, old, new)
 
 
 async def _server_info(request: MirrorRequest) -> MirrorAnswer:

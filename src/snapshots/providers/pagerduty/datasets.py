@@ -125,17 +125,26 @@ def fetch_escalation_policy(client: Any, key: str, ctx: FetchContext) -> JSONVal
     return policy
 
 
-def fetch_schedule_on_call(client: Any, key: str, ctx: FetchContext) -> JSONValue:
-    """Users on call now in schedule `key`: the user references of the final layer rendered
-    over the next 60 s (GET /schedules/{id}?since=&until=), skipping deleted users."""
+def fetch_schedule(client: Any, key: str, ctx: FetchContext) -> JSONValue:
+    """The schedule object with its final layer rendered over the next 60 s
+    (GET /schedules/{id}?since=&until=), as the mirror answers it."""
     what = f"schedule {key}"
     until = ctx.now + timedelta(seconds=ON_CALL_WINDOW_SECONDS)
     params = {"since": ctx.now.isoformat(), "until": until.isoformat(), "time_zone": "UTC"}
     body = _get(client, f"schedules/{key}", what, params=params)
     schedule = body.get("schedule") if isinstance(body, dict) else None
-    final = schedule.get("final_schedule") if isinstance(schedule, dict) else None
+    if not isinstance(schedule, dict) or schedule.get("id") != key:
+        raise UpstreamError(f"pagerduty sent an unexpected body for {what}: no schedule")
+    return schedule
+
+
+def fetch_schedule_on_call(client: Any, key: str, ctx: FetchContext) -> JSONValue:
+    """Users on call now in schedule `key`: the user references of the schedule's final layer
+    over the next 60 s (`fetch_schedule`), skipping deleted users."""
+    what = f"schedule {key}"
+    final = fetch_schedule(client, key, ctx).get("final_schedule")
     entries = final.get("rendered_schedule_entries") if isinstance(final, dict) else None
-    if not isinstance(schedule, dict) or schedule.get("id") != key or not isinstance(entries, list):
+    if not isinstance(entries, list):
         raise UpstreamError(
             f"pagerduty sent an unexpected body for {what}: "
             "no final_schedule.rendered_schedule_entries"
@@ -148,19 +157,6 @@ def fetch_schedule_on_call(client: Any, key: str, ctx: FetchContext) -> JSONValu
         if not user.get("deleted_at"):
             users.append(user)
     return users
-
-
-def fetch_schedule(client: Any, key: str, ctx: FetchContext) -> JSONValue:
-    """The schedule object with its final layer rendered over the next 60 s
-    (GET /schedules/{id}?since=&until=), as the mirror answers it."""
-    what = f"schedule {key}"
-    until = ctx.now + timedelta(seconds=ON_CALL_WINDOW_SECONDS)
-    params = {"since": ctx.now.isoformat(), "until": until.isoformat(), "time_zone": "UTC"}
-    body = _get(client, f"schedules/{key}", what, params=params)
-    schedule = body.get("schedule") if isinstance(body, dict) else None
-    if not isinstance(schedule, dict) or schedule.get("id") != key:
-        raise UpstreamError(f"pagerduty sent an unexpected body for {what}: no schedule")
-    return schedule
 
 
 ALL_USERS_KEY = KeyFormat(pattern="all", description="the word all (the whole list)", example="all")

@@ -165,20 +165,29 @@ async def _schedule_target(
         ) from None
 
 
-@get(
-    f"{PREFIX}/schedules/{{schedule_id:str}}/users",
-    operation_id="pagerduty-schedule-users",
-    summary="Get Schedule Users",
-    description="Users on call now in a PagerDuty schedule (qontract-api's route), from the "
+def _route(path: str, operation_id: str, summary: str, description: str, answer: type) -> get:
+    """A GET route declared as qontract-api declares it (operation id, summary, the `external`
+    tag, bearer security, its 200 model), for a reader."""
+    return get(
+        f"{PREFIX}{path}",
+        operation_id=operation_id,
+        summary=summary,
+        description=description,
+        tags=["external"],
+        security=[{"HTTPBearer": []}],
+        responses={**_RESPONSES, 200: ResponseSpec(answer, description="Successful Response")},
+        opt={"role": "reader"},
+        name=f"qontract-api.{operation_id}",
+    )
+
+
+@_route(
+    "/schedules/{schedule_id:str}/users",
+    "pagerduty-schedule-users",
+    "Get Schedule Users",
+    "Users on call now in a PagerDuty schedule (qontract-api's route), from the "
     "`schedule_on_call` and `user` snapshots of the instance the secret path selects.",
-    tags=["external"],
-    security=[{"HTTPBearer": []}],
-    responses={
-        **_RESPONSES,
-        200: ResponseSpec(ScheduleUsersResponse, description="Successful Response"),
-    },
-    opt={"role": "reader"},
-    name="qontract-api.pagerduty-schedule-users",
+    ScheduleUsersResponse,
 )
 async def schedule_users(
     request: Request[Any, Any, State],
@@ -198,21 +207,14 @@ async def schedule_users(
     return read.respond(request, ScheduleUsersResponse(users=users))
 
 
-@get(
-    f"{PREFIX}/escalation-policies/{{policy_id:str}}/users",
-    operation_id="pagerduty-escalation-policy-users",
-    summary="Get Escalation Policy Users",
-    description="Users an escalation policy pages first (qontract-api's route): its rules in "
-    "order, a schedule target adding the users on call now, a user target that user, until a "
-    "rule that found users and escalates after a delay.",
-    tags=["external"],
-    security=[{"HTTPBearer": []}],
-    responses={
-        **_RESPONSES,
-        200: ResponseSpec(EscalationPolicyUsersResponse, description="Successful Response"),
-    },
-    opt={"role": "reader"},
-    name="qontract-api.pagerduty-escalation-policy-users",
+@_route(
+    "/escalation-policies/{policy_id:str}/users",
+    "pagerduty-escalation-policy-users",
+    "Get Escalation Policy Users",
+    "Users an escalation policy pages first (qontract-api's route): its rules in order, a "
+    "schedule target adding the users on call now, a user target that user, until a rule that "
+    "found users and escalates after a delay.",
+    EscalationPolicyUsersResponse,
 )
 async def escalation_policy_users(
     request: Request[Any, Any, State],

@@ -113,10 +113,11 @@ class BareRoute:
 
 @dataclass(frozen=True)
 class MirrorRequest:
-    """What a mirror route is given: the path's named groups, the query (first value of each
-    parameter), this instance's mirror root URL (for links that must point back into the
-    mirror), and `read(dataset, key)`: the data of one of the instance's datasets (local name),
-    read as a snapshot (cold miss within the read wait, stale-if-error)."""
+    """What a mirror route is given: the path's named groups, the query (the last value of each
+    parameter, as GitHub reads it; `queries` has them all), this instance's mirror root URL
+    (for links that must point back into the mirror), and `read(dataset, key)`: the data of one
+    of the instance's datasets (local name), read as a snapshot (cold miss within the read wait,
+    stale-if-error)."""
 
     instance: str
     params: Mapping[str, str]

@@ -227,3 +227,22 @@ def rotating(
     finally:
         stop.set()
         thread.join(10)
+
+
+def access_lines(caplog: pytest.LogCaptureFixture, request_id: str, count: int = 1) -> list[str]:
+    """The access-log lines of the request(s) with `request_id`, once `count` are captured: the
+    access log writes a turn's lines after its responses, so a test that reads the log right
+    after a response waits for them (and so also shows they were written)."""
+
+    def lines() -> list[str] | None:
+        found = [
+            line
+            for record in caplog.records
+            if record.name == "snapshots.access"
+            for line in record.getMessage().splitlines()
+            if f"request_id={request_id} " in line or f'"request_id": "{request_id}"' in line
+        ]
+        return found if len(found) >= count else None
+
+    found: list[str] = wait_for(lines, timeout=10)
+    return found

@@ -10,8 +10,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
-from helpers import Gateway
+from helpers import Gateway, access_lines
 from snapshots.api.auth import create_token
 from snapshots.config import JobsConfig
 
@@ -102,3 +103,40 @@ def test_misses_and_parameters_fall_through_to_litestar(
     assert bare.status_code == 200
     assert isinstance(bare.json(), list)
     assert _fast_answers(gateway) == before + 2
+
+
+def test_both_paths_write_the_same_access_line(
+    start_gateway: StartGateway,
+    every_dataset_config: MakeConfig,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A hit, a 304 and a refusal give the same access-log line (time and duration aside)
+    whether the fast path or Litestar answered, naming the token, never quoting it."""
+    tokens = tmp_path / "tokens"
+    reader = create_token(tokens, "bot", "reader")
+    api = f'tokens_file = "{tokens}"'
+    fast = start_gateway(every_dataset_config(api=api))
+    slow = start_gateway(every_dataset_config(api=f"{api}\nfast_path = false"))
+    auth = {"Authorization": f"Bearer {reader}"}
+    path = f"/api/v1/snapshots/{PD}/PSCH003"
+    for gateway in (fast, slow):
+        assert gateway.http.get(path, headers=auth).status_code == 200
+    etag = fast.http.get(path, headers=auth).headers["etag"]
+    before = _fast_answers(fast)
+    cases = [auth, {**auth, "If-None-Match": etag}, {"Authorization": "Bearer snp_unknown"}]
+    for number, headers in enumerate(cases):
+        request_id = f"access-line-{number}"
+        for gateway in (fast, slow):
+            gateway.http.get(path, headers={**headers, "X-Request-ID": request_id})
+        lines = access_lines(caplog, request_id, count=2)
+        normalized = {
+            re.sub(r"^\S+ | duration_ms=[0-9.]+", "", line) for line in lines
+        }  # the timestamp and the duration differ
+        assert len(lines) == 2, lines
+        assert len(normalized) == 1, lines
+        assert reader not in lines[0]
+    assert "token=bot" in access_lines(caplog, "access-line-0")[0]
+    assert "status=304" in access_lines(caplog, "access-line-1")[0]
+    assert "status=401" in access_lines(caplog, "access-line-2")[0]
+    assert _fast_answers(fast) - before >= 1  # the fast path did answer some of them

@@ -17,7 +17,7 @@ import pytest
 import requests
 from github import Auth, Github
 
-from helpers import Gateway, Simulator, sim_providers
+from helpers import Gateway, Simulator, access_lines, sim_providers
 from snapshots.api.auth import create_token
 from snapshots.config import JobsConfig, load_jobs
 from snapshots.simulator import github_data
@@ -263,6 +263,7 @@ def test_answers_carry_freshness_and_etags_and_errors_are_githubs(
         body = refused.json()
         assert "gateway token" in body.pop("detail")  # the gateway's explanation, beside GitHub's
         assert (refused.status_code, body) == (401, bad_credentials)
+    access_lines(caplog, refused.headers["x-request-id"])  # the last request's line is written
     assert SIM_GITHUB_TOKEN not in caplog.text
     assert reader not in caplog.text
 

@@ -16,7 +16,7 @@ import jira
 import psycopg
 import pytest
 
-from helpers import Gateway, Simulator, sim_providers
+from helpers import Gateway, Simulator, access_lines, sim_providers
 from snapshots.api.auth import create_token
 from snapshots.config import JobsConfig, load_jobs
 
@@ -198,6 +198,7 @@ def test_answers_carry_freshness_and_etags_and_errors_are_jiras(
         assert refused.status_code == 401
         assert refused.json()["errors"] == {}
         assert "gateway token" in refused.json()["errorMessages"][0]
+    access_lines(caplog, refused.headers["x-request-id"])  # the last request's line is written
     assert SIM_JIRA_TOKEN not in caplog.text
     assert reader not in caplog.text
 

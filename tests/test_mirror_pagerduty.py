@@ -12,7 +12,7 @@ import pagerduty
 import psycopg
 import pytest
 
-from helpers import SIM_TOKEN, Gateway, Simulator, sim_providers
+from helpers import SIM_TOKEN, Gateway, Simulator, access_lines, sim_providers
 from snapshots.api.auth import create_token
 from snapshots.config import JobsConfig, load_jobs
 
@@ -118,6 +118,7 @@ def test_answers_carry_freshness_and_etags_and_errors_are_pagerdutys(
         refused = gateway.http.get(path, headers=sent)
         assert refused.status_code == 401
         assert refused.json()["error"]["code"] == 2006
+    access_lines(caplog, refused.headers["x-request-id"])  # the last request's line is written
     assert SIM_TOKEN not in caplog.text
     assert reader not in caplog.text
 

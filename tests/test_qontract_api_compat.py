@@ -16,7 +16,7 @@ from typing import Any
 import jwt
 import pytest
 
-from helpers import SIM_TOKEN, Gateway, Simulator, sim_providers
+from helpers import SIM_TOKEN, Gateway, Simulator, access_lines, sim_providers
 from qontract_api_consumer import QontractApiClient
 from snapshots.api.auth import create_token
 from snapshots.config import JobsConfig, load_jobs
@@ -177,7 +177,7 @@ def test_answers_carry_freshness_headers_and_a_current_etag_is_a_304(
     assert again.headers["etag"] == etag
     # The access log names the caller by its JWT subject; neither the token nor the secret
     # reference reach the logs.
-    assert "jwt:slack-usergroups" in caplog.text
+    assert "token=jwt:slack-usergroups" in access_lines(caplog, again.headers["x-request-id"])[0]
     for secret in (token, VAULT, SECRET_PATH, SECRET):
         assert secret not in caplog.text
 
@@ -394,6 +394,7 @@ def test_a_missing_parameter_is_named_without_echoing_the_secret_reference(
         assert repr(missing) in message
         for value in (VAULT, "vault.example.com", SECRET_PATH, "pagerduty%2F", "field=token"):
             assert value not in message, message
+    access_lines(caplog, answer.headers["x-request-id"])  # the last request's line is written
     assert "vault.example.com" not in caplog.text
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from helpers import Gateway, Simulator, runs_with_outcome
+from helpers import Gateway, Simulator, access_lines, runs_with_outcome
 from snapshots.config import JobsConfig, load_jobs
 
 # (provider, dataset, three keys that exist upstream, provider block with the token in it)
@@ -93,6 +93,7 @@ def test_token_is_absent_from_logs_responses_and_database_on_every_path(
     assert "401" in errors
     assert runs_with_outcome(db, "failed") == 4
     assert "refresh.finished" in caplog.text  # the service's own events were captured
+    access_lines(caplog, responses[-1].headers["x-request-id"])  # and the access log's
     for text in [*(r.text for r in responses), caplog.text, _dump(db)]:
         assert token not in text
         assert token[-4:] not in text  # not even a truncated form

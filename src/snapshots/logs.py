@@ -15,6 +15,7 @@ _secrets: set[str] = set()
 _longest_first: tuple[str, ...] = ()  # what `redact` scans, rebuilt when a secret is added
 _lock = threading.Lock()
 REDACTED = "***"
+_format = "console"
 
 
 def register_secret(value: str) -> None:
@@ -46,13 +47,30 @@ def _redact_event(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMa
     return event
 
 
+def log_format() -> str:
+    """`json` or `console`: how `configure_logging` renders lines (the access log renders its
+    own lines the same way)."""
+    return _format
+
+
+class _Formatter(structlog.stdlib.ProcessorFormatter):
+    """structlog's formatter, except for records that carry their lines already rendered (the
+    access log's batches, see `snapshots.api.access_log`), which are written as they are."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        rendered = getattr(record, "rendered", None)
+        return rendered if isinstance(rendered, str) else super().format(record)
+
+
 def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
     """Route structlog and stdlib logging (uvicorn, libraries) through one redacting formatter.
 
     SNAPSHOTS_LOG_LEVEL (default INFO) and SNAPSHOTS_LOG_FORMAT (`console` or `json`) tune it.
     """
+    global _format
     level = (level or os.environ.get("SNAPSHOTS_LOG_LEVEL") or "INFO").upper()
     fmt = fmt or os.environ.get("SNAPSHOTS_LOG_FORMAT") or "console"
+    _format = "json" if fmt == "json" else "console"
     shared: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
@@ -76,7 +94,7 @@ def configure_logging(level: str | None = None, fmt: str | None = None) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(
-        structlog.stdlib.ProcessorFormatter(
+        _Formatter(
             foreign_pre_chain=shared,
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,

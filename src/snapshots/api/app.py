@@ -13,6 +13,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 
 from snapshots import __version__
+from snapshots.api.access_log import AccessLog
 from snapshots.api.auth import TokenStore, require_role
 from snapshots.api.datasets import get_dataset, list_datasets, list_keys, refresh_dataset
 from snapshots.api.errors import EXCEPTION_HANDLERS
@@ -74,11 +75,14 @@ def build_app(composition: Composition) -> Litestar:
     Handlers receive the parts by dependency injection (`reader`, `store`, `registry`...)."""
     config = composition.config
     tokens = TokenStore.of(config)
+    access_log = AccessLog() if config.api.access_log else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         async with composition.running():
             yield
+        if access_log is not None:
+            access_log.flush()  # the last turn's lines
 
     dependencies = {
         "composition": _value(composition),
@@ -97,7 +101,7 @@ def build_app(composition: Composition) -> Litestar:
         dependencies=dependencies,
         lifespan=[lifespan],
         guards=[require_role],
-        middleware=[partial(request_log, access_log=config.api.access_log), request_limits],
+        middleware=[partial(request_log, access_log=access_log), request_limits],
         exception_handlers=EXCEPTION_HANDLERS,
         openapi_config=OpenAPIConfig(
             title="snapshots",
@@ -114,6 +118,6 @@ def build_app(composition: Composition) -> Litestar:
     app.asgi_handler = head_as_get(app.asgi_handler)
     if composition.read is not None and config.api.fast_path:
         bare = bare_targets(composition.registry)
-        fast = FastPath(composition.read.reader, tokens, config.api.access_log, bare)
+        fast = FastPath(composition.read.reader, tokens, access_log, bare)
         app.asgi_handler = in_front(app.asgi_handler, fast)
     return app

@@ -19,9 +19,10 @@ from typing import Any
 
 from litestar.types import ASGIApp, Receive, Scope, Send
 
+from snapshots.api.access_log import AccessLog
 from snapshots.api.auth import ANONYMOUS, TokenStore
 from snapshots.api.limits import MAX_HEADER_BYTES, MAX_PATH_BYTES
-from snapshots.api.middleware import log_access, request_id_of
+from snapshots.api.middleware import request_id_of
 from snapshots.api.reader import Body, SnapshotReader
 from snapshots.providers.kind import BareRoute
 from snapshots.registry import Registry
@@ -65,7 +66,7 @@ class FastPath:
         self,
         reader: SnapshotReader,
         tokens: TokenStore,
-        access_log: bool,
+        access_log: AccessLog | None,
         bare: list[BareTarget] | None = None,
     ) -> None:
         self._reader = reader
@@ -152,8 +153,8 @@ class FastPath:
         encoded.append((b"x-request-id", request_id.encode()))
         await send({"type": "http.response.start", "status": status, "headers": encoded})
         await send({"type": "http.response.body", "body": body})
-        if self._access_log:
-            log_access(scope, status, started, request_id)
+        if self._access_log is not None:
+            self._access_log.record(scope, status, started, request_id)
         return True
 
 

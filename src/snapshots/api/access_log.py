@@ -1,0 +1,128 @@
+"""The access log: one line per request, written in batches.
+
+A request only appends a tuple; every `FLUSH_SECONDS` (or every `FLUSH_LINES` lines, and when
+the app stops) the pending requests are rendered and handed to logging as one record, so a
+request pays neither structlog's processor chain nor a handler lock and a write of its own. A
+`kill -9` loses at most the last `FLUSH_SECONDS` of lines. Each line is exactly what the configured structlog renderer
+(`SNAPSHOTS_LOG_FORMAT`, console or JSON) gives for the same event, every string field redacted
+as `snapshots.logs` redacts it: `tests/test_access_log.py` holds the two to the same output. The
+token's name is logged, never the token.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar.types import Scope
+
+from snapshots.logs import log_format, redact
+
+LOGGER = "snapshots.access"
+EVENT = "request"
+
+FLUSH_SECONDS = 0.05
+FLUSH_LINES = 1024
+
+Entry = tuple[int, str, str, int, float, str, str | None]
+"""(unix time in microseconds, method, path, status, duration in ms, request id, token name)."""
+
+_quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
+_QUOTED = frozenset(" \t=\r\n\"'")  # ConsoleRenderer quotes (repr) strings holding any of these
+
+
+def _console_value(value: str | None) -> str:
+    if value is None:
+        return "None"
+    value = redact(value)
+    return repr(value) if _QUOTED.intersection(value) else value
+
+
+@functools.lru_cache(maxsize=4)
+def _second(second: int) -> str:
+    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+def timestamp(microseconds: int) -> str:
+    """What structlog's `TimeStamper(fmt="iso", utc=True)` writes for that instant (ISO 8601 in
+    UTC, `Z`, no fraction when it is zero), the date and time formatted once per second."""
+    second, fraction = divmod(microseconds, 1_000_000)
+    return f"{_second(second)}.{fraction:06d}Z" if fraction else f"{_second(second)}Z"
+
+
+def render_console(entry: Entry) -> str:
+    """The line structlog's ConsoleRenderer (no colours, sorted keys) gives for the request."""
+    at, method, path, status, duration_ms, request_id, token = entry
+    return (
+        f"{timestamp(at)} [info     ] {EVENT:<30} [{LOGGER}] "
+        f"duration_ms={duration_ms!r} method={_console_value(method)} path={_console_value(path)} "
+        f"request_id={_console_value(request_id)} status={status!r} token={_console_value(token)}"
+    )
+
+
+def _json_string(value: str | None) -> str:
+    return "null" if value is None else _quote(redact(value))
+
+
+def render_json(entry: Entry) -> str:
+    """The line structlog's JSONRenderer (`json.dumps`) gives for the request, fields in the
+    event's order; strings quoted by json's own C escaper."""
+    at, method, path, status, duration_ms, request_id, token = entry
+    return (
+        f'{{"method": {_json_string(method)}, "path": {_json_string(path)}, "status": {status!r}, '
+        f'"duration_ms": {duration_ms!r}, "request_id": {_json_string(request_id)}, '
+        f'"token": {_json_string(token)}, "event": "{EVENT}", "level": "info", '
+        f'"logger": "{LOGGER}", "timestamp": "{timestamp(at)}"}}'
+    )
+
+
+RENDERERS: dict[str, Callable[[Entry], str]] = {"console": render_console, "json": render_json}
+
+
+class AccessLog:
+    """The access-log lines of one app's requests (all served on one event loop)."""
+
+    def __init__(self) -> None:
+        self._logger = logging.getLogger(LOGGER)
+        self._pending: list[Entry] = []
+
+    def record(self, scope: Scope, status: int, started: float, request_id: str) -> None:
+        """Note a finished request; it is written at the end of this event-loop turn."""
+        if not self._logger.isEnabledFor(logging.INFO):
+            return
+        state: dict[str, Any] = scope.get("state") or {}
+        self._pending.append(
+            (
+                time.time_ns() // 1000,
+                str(scope.get("method", "")),
+                scope["path"],
+                status,
+                round((time.perf_counter() - started) * 1000, 2),
+                request_id,
+                state.get("principal"),
+            )
+        )
+        if len(self._pending) == 1:
+            try:
+                asyncio.get_running_loop().call_later(FLUSH_SECONDS, self.flush)
+            except RuntimeError:  # no loop (a synchronous caller): write it now
+                self.flush()
+        elif len(self._pending) >= FLUSH_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the pending lines as one record (one handler lock, one write)."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        render = RENDERERS[log_format()]
+        text = "\n".join([render(entry) for entry in pending])
+        record = self._logger.makeRecord(LOGGER, logging.INFO, __file__, 0, text, (), None)
+        record.rendered = text  # the formatter writes it as it is (see snapshots.logs)
+        self._logger.handle(record)

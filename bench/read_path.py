@@ -152,11 +152,12 @@ def main() -> None:
         config.write_text(_config(simulator.url, tokens, not args.no_access_log))
         ports = {name: free_port() for name in ("service", "bare", "raw")}
         base = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
-        server = python(
-            str(Path(__file__).parent / "_read_server.py"), str(config), url, str(ports["service"])
-        )
+        # The service exactly as `snapshots serve` runs it: its logging, its uvicorn settings.
+        snapshots = str(Path(sys.executable).parent / "snapshots")
+        server = [snapshots, "serve", "--config", str(config), "--port", str(ports["service"])]
+        environment = {"SNAPSHOTS_DATABASE_URL": url, "SNAPSHOTS_DATA_DIR": tmp}
         stack.enter_context(
-            process(server, {}, f"{base['service']}/healthz", Path(tmp) / "service.log")
+            process(server, environment, f"{base['service']}/healthz", Path(tmp) / "service.log")
         )
         for kind in ("bare", "raw"):
             command = python(str(BASELINES), kind, str(ports[kind]))

@@ -91,11 +91,13 @@ def test_frozen_database_hot_reads_are_served_and_health_checks_answer_within_2s
         assert conditional.status_code == 304
         assert metrics.status_code == 200
         assert metrics_took < 2.5
+        assert "\nsnapshots_ready 0.0\n" in metrics.text  # what the readiness alert watches
         assert cold.status_code == 503, cold.text
         assert cold.json()["error"]["code"] in ("database_unavailable", "unavailable")
         assert cold_took < 12
 
         wait_for(lambda: http.get("/readyz").status_code == 200, timeout=20)
+        assert "\nsnapshots_ready 1.0\n" in http.get("/metrics").text
         assert http.get(cached).status_code == 200
         assert service.terminate() == 0
         http.close()

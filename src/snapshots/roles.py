@@ -136,7 +136,16 @@ def compose(config: JobsConfig, database_url: str, role: Role = "serve") -> Comp
             worker_side.worker if worker_side else None,
             remote,
         )
-    metrics = Metrics(registry, store, budgets, refresher, role=role, instance=instance)
+    worker = worker_side.worker if worker_side else None
+    metrics = Metrics(
+        registry,
+        store,
+        budgets,
+        refresher,
+        role=role,
+        instance=instance,
+        worker_active=(lambda: worker.active) if worker is not None else None,
+    )
     read_side = (
         _read_side(config, registry, store, listener, refresher, metrics)
         if role in ("serve", "api") and refresher is not None

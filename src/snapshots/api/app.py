@@ -9,13 +9,11 @@ from functools import partial
 from litestar import Litestar
 from litestar.datastructures import State
 from litestar.di import Provide
-from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
 
-from snapshots import __version__
 from snapshots.api.access_log import AccessLog
 from snapshots.api.auth import TokenStore, require_role
 from snapshots.api.datasets import get_dataset, list_datasets, list_keys, refresh_dataset
+from snapshots.api.docs import assets_router, openapi_config
 from snapshots.api.errors import EXCEPTION_HANDLERS
 from snapshots.api.fast_path import FastPath, bare_targets, in_front
 from snapshots.api.head import head_as_get
@@ -97,21 +95,13 @@ def build_app(composition: Composition) -> Litestar:
         dependencies["refresher"] = _value(composition.read.refresher)
         routes = [*ROUTES, worker_status, *routes_for(composition.registry)]
     app = Litestar(
-        route_handlers=routes,
+        route_handlers=[*routes, assets_router()],
         dependencies=dependencies,
         lifespan=[lifespan],
         guards=[require_role],
         middleware=[partial(request_log, access_log=access_log), request_limits],
         exception_handlers=EXCEPTION_HANDLERS,
-        openapi_config=OpenAPIConfig(
-            title="snapshots",
-            version=__version__,
-            path="/schema",
-            # The bearer scheme routes in qontract-api's shape declare (as qontract-api does).
-            components=Components(
-                security_schemes={"HTTPBearer": SecurityScheme(type="http", scheme="bearer")}
-            ),
-        ),
+        openapi_config=openapi_config(),
         state=State({"tokens": tokens}),
         logging_config=None,  # logging is configured once by snapshots.logs
     )

@@ -1,13 +1,15 @@
-"""Prometheus metrics: reads, refreshes, upstream answers, budgets, snapshot ages, queue depth.
+"""Prometheus metrics: reads, refreshes, upstream answers, budgets, snapshot ages and key
+freshness, queue depth, leadership and readiness.
 
-Counters and histograms are updated as things happen; budget, upstream and age figures are
-read from the running parts when Prometheus scrapes, so nothing is double-booked.
+Counters and histograms are updated as things happen; budget, upstream, age, key and readiness
+figures are read from the running parts when Prometheus scrapes, so nothing is double-booked.
+The alerting rules and dashboard in `deploy/` are written against these names.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
@@ -23,7 +25,7 @@ from snapshots.handles import RefreshResult, RefreshService
 from snapshots.logs import get_logger
 from snapshots.published import ProviderView, PublishedBudgets
 from snapshots.registry import Registry
-from snapshots.store import Store
+from snapshots.store import DatasetSummary, Store
 
 log = get_logger(__name__)
 AGES_WAIT_SECONDS = 2.0
@@ -34,10 +36,19 @@ class _Live(Collector):
     """Figures read at scrape time: budgets, plans and upstream answers as the active worker
     last published them (so every replica reports the same), queue depth, snapshot ages."""
 
-    def __init__(self, refresher: RefreshService | None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        refresher: RefreshService | None,
+        worker_active: Callable[[], bool] | None,
+    ) -> None:
+        self._registry = registry
         self._refresher = refresher
+        self._worker_active = worker_active
         self.ages: Mapping[str, list[float]] = {}
+        self.summaries: Mapping[str, DatasetSummary] = {}
         self.views: Mapping[str, ProviderView] = {}
+        self.ready = False
 
     def collect(self) -> Iterable[Any]:
         upstream = CounterMetricFamily(
@@ -78,6 +89,9 @@ class _Live(Collector):
             "Requests per hour the budget cannot carry",
             labels=["provider"],
         )
+        limit = GaugeMetricFamily(
+            "snapshots_budget_limit", "Tokens per period (the budget's size)", labels=["provider"]
+        )
         for name, view in sorted(self.views.items()):
             for status, count in view.state.upstream_requests.items():
                 upstream.add_metric([name, status], count)
@@ -85,6 +99,8 @@ class _Live(Collector):
             plan = view.state.plan
             if state.tokens_left is not None:
                 tokens.add_metric([name], state.tokens_left)
+            if state.limit is not None:
+                limit.add_metric([name], state.limit)
             used.add_metric([name], state.used_in_period)
             paused.add_metric([name], state.paused_for_seconds)
             for priority in ("interactive", "scheduled"):
@@ -110,6 +126,7 @@ class _Live(Collector):
         yield from (
             upstream,
             tokens,
+            limit,
             used,
             waiting,
             wait,
@@ -120,6 +137,53 @@ class _Live(Collector):
             age_max,
             age_hist,
         )
+        yield from self._datasets()
+        ready = GaugeMetricFamily(
+            "snapshots_ready",
+            "1 when the database answered this scrape within 2 s (what /readyz checks), else 0",
+        )
+        ready.add_metric([], 1.0 if self.ready else 0.0)
+        yield ready
+        if self._worker_active is not None:  # only processes that run a worker say this
+            active = GaugeMetricFamily(
+                "snapshots_worker_active",
+                "1 while this worker holds the leader lock (the one calling upstreams), else 0",
+            )
+            active.add_metric([], 1.0 if self._worker_active() else 0.0)
+            yield active
+
+    def _datasets(self) -> Iterable[Any]:
+        """Per registered dataset: TTL, enabled, and how its keys stand (from the store), so a
+        key never fetched counts as stale, which snapshot ages cannot show."""
+        ttl = GaugeMetricFamily(
+            "snapshots_dataset_ttl_seconds", "The dataset's TTL", labels=["dataset"]
+        )
+        enabled = GaugeMetricFamily(
+            "snapshots_dataset_enabled",
+            "1 when the dataset can fetch (its provider has what it needs), else 0",
+            labels=["dataset"],
+        )
+        keys = GaugeMetricFamily(
+            "snapshots_dataset_keys", "Registered keys of the dataset", labels=["dataset"]
+        )
+        stale = GaugeMetricFamily(
+            "snapshots_dataset_stale_keys",
+            "Keys whose latest snapshot is older than the TTL, or that were never fetched",
+            labels=["dataset"],
+        )
+        failing = GaugeMetricFamily(
+            "snapshots_dataset_failing_keys",
+            "Keys whose last refresh failed or was rejected",
+            labels=["dataset"],
+        )
+        for name, dataset in sorted(self._registry.datasets.items()):
+            summary = self.summaries.get(name, DatasetSummary(0, 0, 0, 0))
+            ttl.add_metric([name], dataset.ttl_seconds)
+            enabled.add_metric([name], 1.0 if dataset.enabled else 0.0)
+            keys.add_metric([name], summary.keys)
+            stale.add_metric([name], summary.stale)
+            failing.add_metric([name], summary.failing)
+        yield from (ttl, enabled, keys, stale, failing)
 
 
 def _bound(bucket: float) -> str:
@@ -138,6 +202,7 @@ class Metrics:
         *,
         role: str = "",
         instance: str = "",
+        worker_active: Callable[[], bool] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         # Which process answered the scrape: behind one port (`snapshots api --workers N`, or
@@ -149,7 +214,7 @@ class Metrics:
         ).info({"role": role, "instance": instance})
         self._store = store
         self._budgets = budgets
-        self._live = _Live(refresher)
+        self._live = _Live(registry, refresher, worker_active)
         self.registry.register(self._live)
         self.reads = Counter(
             "snapshots_reads",
@@ -184,18 +249,23 @@ class Metrics:
         child.inc()
 
     async def render(self) -> bytes:
-        """The text format. Snapshot ages and the published budgets are read at the same time,
-        each bounded (`AGES_WAIT_SECONDS`; the last figures stay if the store does not answer),
-        so a scrape never hangs on the database."""
-        ages, views = await asyncio.gather(
+        """The text format. Readiness, snapshot ages, key summaries and the published budgets
+        are read at the same time, each bounded (`AGES_WAIT_SECONDS`; the last figures stay if
+        the store does not answer), so a scrape never hangs on the database."""
+        ping, ages, summaries, views = await asyncio.gather(
+            within(self._store.ping(), AGES_WAIT_SECONDS),
             within(self._store.snapshot_ages(), AGES_WAIT_SECONDS),
+            within(self._store.dataset_summaries(), AGES_WAIT_SECONDS),
             self._budgets.views(),
             return_exceptions=True,
         )
+        self._live.ready = not isinstance(ping, BaseException)
         if isinstance(ages, BaseException):
             log.warning("metrics.ages_unavailable", error_type=type(ages).__name__)
         else:
             self._live.ages = ages
+        if not isinstance(summaries, BaseException):
+            self._live.summaries = summaries
         if not isinstance(views, BaseException):
             self._live.views = views
         return generate_latest(self.registry)

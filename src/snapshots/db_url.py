@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 
 from snapshots import embedded_tcp
 from snapshots.config import Settings
@@ -32,8 +32,10 @@ def analyst_url(settings: Settings, show_password: bool) -> AnalystUrl:
     if settings.database_url:
         url = make_url(libpq_url(sqlalchemy_url(settings.database_url)))
         omitted = url.password is not None and not show_password
-        if omitted:
-            url = url.set(password=None)
+        if omitted:  # URL.set() takes None for "unchanged", so build it anew
+            url = URL.create(
+                url.drivername, url.username, None, url.host, url.port, url.database, url.query
+            )
         return AnalystUrl(url.render_as_string(hide_password=False), omitted)
     pgdata = (settings.data_dir / "pgdata").expanduser().resolve()
     address = server_address(pgdata)

@@ -147,12 +147,14 @@ def prompt_loop(
     Returns 1 if a statement failed and input was not a terminal (a script), else 0."""
     out = out or sys.stdout
     console = _console(out)
+    interactive = sys.stdin.isatty()  # a script piped in gets no prompts in its output
     failed = False
     buffer = ""
     with connect(url) as conn:
         while True:
+            prompt = CONTINUATION if buffer.strip() else PROMPT
             try:
-                line = read_line(CONTINUATION if buffer.strip() else PROMPT)
+                line = read_line(prompt if interactive else "")
             except EOFError:
                 break
             except KeyboardInterrupt:  # Ctrl-C drops the statement being typed
@@ -166,7 +168,7 @@ def prompt_loop(
                 failed = not _run_one(conn, statement, write, fmt, out, console) or failed
         if buffer.strip():
             failed = not _run_one(conn, buffer, write, fmt, out, console) or failed
-    return 1 if failed and not sys.stdin.isatty() else 0
+    return 1 if failed and not interactive else 0
 
 
 def _run_one(

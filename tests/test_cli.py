@@ -103,6 +103,8 @@ def test_demo_runs_on_embedded_postgres_and_stops_it_on_exit(
 
     assert response.status_code == 200
     assert response.json()["data"]
+    demo_dir = data_dir / "demo"
+    assert f"SNAPSHOTS_DATA_DIR={demo_dir} snapshots sql 'SELECT" in service.log.read_text()
     pgdata = data_dir / "demo" / "pgdata"
     assert (pgdata / "postmaster.pid").exists()
     assert service.terminate() == 0

@@ -8,6 +8,7 @@ import dataclasses
 import ipaddress
 import json
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -19,8 +20,10 @@ import uvicorn
 from rich.console import Console
 
 from snapshots import __version__
+from snapshots.analyst_sql import SqlError
 from snapshots.config import JobsConfig, Settings, load_jobs
 from snapshots.database import embedded_postgres, migrate, redacted, sqlalchemy_url
+from snapshots.db_url import NotRunning
 from snapshots.errors import ConfigError
 from snapshots.instance import Role, instance_name
 from snapshots.logs import configure_logging, get_logger
@@ -48,7 +51,7 @@ def _database(settings: Settings, data_dir: Path | None = None) -> Iterator[str]
     if settings.database_url:
         yield sqlalchemy_url(settings.database_url)
         return
-    with embedded_postgres(data_dir or settings.data_dir) as url:
+    with embedded_postgres(data_dir or settings.data_dir, settings.embedded_tcp_port) as url:
         yield url
 
 
@@ -288,6 +291,54 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_logging() -> None:
+    """Analysts' commands log only warnings (not the embedded server's start and join) unless
+    SNAPSHOTS_LOG_LEVEL asks for more; logs go to stderr either way."""
+    if not os.environ.get("SNAPSHOTS_LOG_LEVEL"):
+        configure_logging(level="WARNING")
+
+
+def cmd_sql(args: argparse.Namespace) -> int:
+    """Run QUERY, or an interactive session (psql, else a prompt), on the service's database:
+    SNAPSHOTS_DATABASE_URL, or the embedded PostgreSQL, joined if running, else started and
+    stopped again on exit."""
+    from snapshots import analyst_sql, sql_psql
+    from snapshots.sql_output import Format
+
+    _quiet_logging()
+    settings = Settings.from_env()
+    if args.config:
+        _load_config(args.config)  # the same checks as serve: a wrong path fails here
+    fmt: Format = "csv" if args.csv else "json" if args.json else "table"
+    with _database(settings) as url:
+        if args.query is not None:
+            analyst_sql.run_and_print(url, args.query, args.write, fmt)
+            return 0
+        psql = sql_psql.find_psql()
+        if psql and fmt != "json":  # psql has no JSON output; the prompt has
+            return sql_psql.run_psql(psql, url, args.write, csv=fmt == "csv")
+        with contextlib.suppress(ImportError):
+            import readline  # noqa: F401 - line editing and history for input()
+        return analyst_sql.prompt_loop(url, args.write, fmt)
+
+
+def cmd_db_url(args: argparse.Namespace) -> int:
+    from snapshots.db_url import analyst_url
+
+    _quiet_logging()
+    settings = Settings.from_env()
+    if args.config:
+        _load_config(args.config)
+    found = analyst_url(settings, args.show_password)
+    print(found.url)
+    if found.password_omitted:
+        print(
+            "snapshots: the password is left out; add --show-password to include it",
+            file=sys.stderr,
+        )
+    return 0
+
+
 def cmd_simulate(args: argparse.Namespace) -> int:
     from snapshots.simulator import SimulatorState, create_simulator_app
 
@@ -295,6 +346,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     print(f"simulator on http://{args.host}:{args.port} (counters at /_sim/counters)", flush=True)
     uvicorn.Server(uvicorn_config(app, args.host, args.port)).run()
     return 0
+
+
+def _demo_sql(settings: Settings, demo_dir: Path) -> str:
+    """The `snapshots sql` line of the demo's examples: its database is the one in `demo_dir`."""
+    query = shlex.quote("SELECT dataset, key, version, age, stale FROM latest_snapshots")
+    where = "" if settings.database_url else f"SNAPSHOTS_DATA_DIR={shlex.quote(str(demo_dir))} "
+    return f"  {where}snapshots sql {query}   (SQL; `snapshots sql` alone opens psql)"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -318,6 +376,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 f"service:    {base}",
                 "try:",
                 *demo_reads(base, simulator.url),
+                _demo_sql(settings, demo_dir),
             ]
         ),
         flush=True,
@@ -432,6 +491,39 @@ def build_parser() -> argparse.ArgumentParser:
     history.add_argument("--url", help=url_help)
     history.set_defaults(func=cmd_history)
 
+    sql = commands.add_parser(
+        "sql",
+        help="run SQL on the service's database (read-only unless --write); without QUERY, psql",
+    )
+    sql.add_argument("query", nargs="?", help="statements to run; omit for an interactive session")
+    sql.add_argument(
+        "--config",
+        type=Path,
+        help="jobs file to check first (the database comes from the environment)",
+    )
+    output = sql.add_mutually_exclusive_group()
+    output.add_argument("--csv", action="store_true", help="CSV with a header line")
+    output.add_argument("--json", action="store_true", help="a JSON array of row objects")
+    sql.add_argument(
+        "--write",
+        action="store_true",
+        help="allow statements that change data (maintenance); default: read-only",
+    )
+    sql.set_defaults(func=cmd_sql)
+
+    db_url = commands.add_parser(
+        "db-url", help="print a connection string for psql or a BI tool (password left out)"
+    )
+    db_url.add_argument(
+        "--config",
+        type=Path,
+        help="jobs file to check first (the database comes from the environment)",
+    )
+    db_url.add_argument(
+        "--show-password", action="store_true", help="include the password in the URL"
+    )
+    db_url.set_defaults(func=cmd_db_url)
+
     mig = commands.add_parser(
         "migrate", help="upgrade the database schema (default: to the newest revision)"
     )
@@ -478,6 +570,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_CONFIG
     except OperatorError as exc:
         print(f"snapshots: {exc}", file=sys.stderr)
+        return 1
+    except (SqlError, NotRunning) as exc:
+        print(f"snapshots {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

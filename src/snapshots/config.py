@@ -177,6 +177,7 @@ class Settings:
     database_url: str | None
     data_dir: Path
     config_path: Path = field(default=Path("jobs.toml"))
+    embedded_tcp_port: int = 0  # the embedded PostgreSQL also on 127.0.0.1:port; 0: socket only
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -186,7 +187,21 @@ class Settings:
             database_url=env.get("SNAPSHOTS_DATABASE_URL") or None,
             data_dir=Path(data_dir).expanduser(),
             config_path=Path(env.get("SNAPSHOTS_CONFIG") or "jobs.toml"),
+            embedded_tcp_port=_tcp_port(env.get("SNAPSHOTS_EMBEDDED_TCP_PORT") or "0"),
         )
+
+
+def _tcp_port(value: str) -> int:
+    """SNAPSHOTS_EMBEDDED_TCP_PORT: 0 (off) or a port from 1 to 65535."""
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise ConfigError(
+            f"SNAPSHOTS_EMBEDDED_TCP_PORT: expected a port from 1 to 65535, or 0 for none, got {value!r}"
+        )
+    return port
 
 
 def env_prefix(instance: str) -> str:

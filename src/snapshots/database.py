@@ -43,10 +43,11 @@ def redacted(url: str) -> str:
 
 
 @contextlib.contextmanager
-def embedded_postgres(data_dir: Path) -> Iterator[str]:
+def embedded_postgres(data_dir: Path, tcp_port: int = 0) -> Iterator[str]:
     """Start (or join) an embedded PostgreSQL in `data_dir`/pgdata and yield its URL. On exit it
-    is stopped unless another live process still uses it (the rules are in snapshots.embedded)."""
-    with held_server(data_dir / "pgdata") as server:
+    is stopped unless another live process still uses it (the rules are in snapshots.embedded).
+    `tcp_port`: a server started here also listens on 127.0.0.1 at that port (0: socket only)."""
+    with held_server(data_dir / "pgdata", tcp_port) as server:
         with psycopg.connect(server.uri("postgres"), autocommit=True) as conn:
             exists = conn.execute(
                 "SELECT 1 FROM pg_database WHERE datname = %s", (EMBEDDED_DATABASE,)

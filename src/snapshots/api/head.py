@@ -15,7 +15,9 @@ def head_as_get(app: ASGIApp) -> ASGIApp:
         if scope["type"] != ScopeType.HTTP or scope["method"] != "HEAD":
             await app(scope, receive, send)
             return
-        scope["method"] = "GET"
+        # A copy: the server reads the request's method from its own scope (uvicorn's httptools
+        # protocol expects no body after a HEAD's Content-Length only while it says HEAD).
+        scope = {**scope, "method": "GET"}
 
         async def without_body(message: Message) -> None:
             if message["type"] == "http.response.body":

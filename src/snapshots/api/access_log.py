@@ -15,6 +15,7 @@ import asyncio
 import functools
 import json
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -34,14 +35,14 @@ Entry = tuple[int, str, str, int, float, str, str | None]
 """(unix time in microseconds, method, path, status, duration in ms, request id, token name)."""
 
 _quote: Callable[[str], str] = json.encoder.encode_basestring_ascii
-_QUOTED = frozenset(" \t=\r\n\"'")  # ConsoleRenderer quotes (repr) strings holding any of these
+_QUOTED = re.compile("[ \t=\r\n\"']").search  # ConsoleRenderer quotes (repr) strings with these
 
 
 def _console_value(value: str | None) -> str:
     if value is None:
         return "None"
     value = redact(value)
-    return repr(value) if _QUOTED.intersection(value) else value
+    return repr(value) if _QUOTED(value) else value
 
 
 @functools.lru_cache(maxsize=4)

@@ -40,7 +40,7 @@ class CachedSnapshot:
     envelope_head: bytes  # {"dataset":..,"key":..,"data":<payload>,"freshness":{..."age_seconds":
     envelope_middle: bytes  # ,"ttl_seconds":..,"stale":
     envelope_tail: bytes  # ,"next_refresh_at":..,"last_error":..},"version":N}
-    static_headers: tuple[tuple[str, str], ...]  # ETag, Last-Modified, X-Snapshot-Version
+    static_headers: tuple[tuple[bytes, bytes], ...]  # ETag, Last-Modified, X-Snapshot-Version
     verified_timestamp: float  # verified_at as POSIX time: cheaper than datetimes on every read
 
     @classmethod
@@ -95,7 +95,7 @@ class CachedSnapshot:
             envelope_head=head,
             envelope_middle=middle,
             envelope_tail=tail,
-            static_headers=tuple(static_headers),
+            static_headers=tuple((n.encode(), v.encode()) for n, v in static_headers),
         )
 
     @property

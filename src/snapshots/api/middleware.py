@@ -21,8 +21,20 @@ _counter = itertools.count()
 
 def request_id_of(scope: Scope) -> str:
     """The caller's `X-Request-ID` when it is sane, else a new one."""
-    incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-    return incoming if _SAFE_ID.fullmatch(incoming) else f"{_PREFIX}{next(_counter):08x}"
+    incoming = None
+    for name, value in scope["headers"]:
+        if name == b"x-request-id":
+            incoming = value  # the last one, as a dict of the headers would give
+    return request_id(incoming)
+
+
+def request_id(incoming: bytes | None) -> str:
+    """`incoming` (an `X-Request-ID` header's value) when it is sane, else a new id."""
+    if incoming is not None:
+        text = incoming.decode("latin-1")
+        if _SAFE_ID.fullmatch(text):
+            return text
+    return f"{_PREFIX}{next(_counter):08x}"
 
 
 def request_log(app: ASGIApp, access_log: AccessLog | None = None) -> ASGIApp:

@@ -15,6 +15,7 @@ import msgspec
 from litestar import Request
 from litestar.response.base import ASGIResponse
 
+from snapshots.api.answers import ComposedAnswers
 from snapshots.api.cache import CachedSnapshot, SnapshotCache
 from snapshots.api.metrics import Metrics
 from snapshots.clock import utcnow
@@ -61,6 +62,7 @@ class SnapshotReader:
         self.metrics = metrics
         self._read_wait = config.read_wait_seconds
         self.stale_if_error_seconds = config.api.stale_if_error_seconds
+        self.answers = ComposedAnswers(self.cached)  # mirror answers, repeated by the fast path
         refresher.add_listener(cache.invalidate)
         # Other processes' refreshes arrive as NOTIFY; after a gap in those, trust nothing cached.
         changes.subscribe(lambda change: cache.invalidate(change.dataset, change.key))
@@ -185,16 +187,24 @@ class SnapshotReader:
         condition: str | None,
         body: Body = "envelope",
         extra_headers: dict[str, str] | None = None,
-    ) -> tuple[int, list[tuple[str, str]], bytes, str]:
-        """(status, headers, body, read result) of a cached snapshot: the one definition both
-        the Litestar handlers and the fast path answer with. 304 when `condition` (the
-        If-None-Match header) names the current ETag."""
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes, str]:
+        """(status, headers as the ASGI server sends them, body, read result) of a cached
+        snapshot: the one definition both the Litestar handlers and the fast path answer with.
+        304 when `condition` (the If-None-Match header) names the current ETag."""
         age = max(0.0, time.time() - entry.verified_timestamp)
         stale = age > entry.ttl_seconds
         headers = [
             *entry.static_headers,
-            *freshness_headers(age, entry.ttl_seconds, self.stale_if_error_seconds),
-            *(extra_headers or {}).items(),
+            *[
+                (name.encode(), value.encode("latin-1"))
+                for name, value in freshness_headers(
+                    age, entry.ttl_seconds, self.stale_if_error_seconds
+                )
+            ],
+            *[
+                (name.encode(), value.encode("latin-1"))
+                for name, value in (extra_headers or {}).items()
+            ],
         ]
         if condition is not None and etag_matches(condition, entry.etag):
             return 304, headers, b"", "not_modified"
@@ -224,8 +234,9 @@ class SnapshotReader:
         is current. A bare ASGIResponse: Litestar's Response would resolve media type, encoders
         and headers again on every read."""
         condition = header(request.scope, b"if-none-match")
-        status, headers, content, result = self.answer(entry, how, condition, body, extra_headers)
+        status, raw, content, result = self.answer(entry, how, condition, body, extra_headers)
         self.metrics.read(entry.dataset, result)
+        headers = [(name.decode(), value.decode("latin-1")) for name, value in raw]
         if status == 304:
             return ASGIResponse(status_code=304, headers=headers)
         return ASGIResponse(

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from helpers import Gateway, access_lines
+from helpers import Gateway, Simulator, access_lines, wait_for
 from snapshots.api.auth import create_token
 from snapshots.config import JobsConfig
 
@@ -140,3 +140,68 @@ def test_both_paths_write_the_same_access_line(
     assert "status=304" in access_lines(caplog, "access-line-1")[0]
     assert "status=401" in access_lines(caplog, "access-line-2")[0]
     assert _fast_answers(fast) - before >= 1  # the fast path did answer some of them
+
+
+def test_mirror_hits_and_304s_are_the_same_on_both_paths(
+    start_gateway: StartGateway, every_dataset_config: MakeConfig, tmp_path: Path
+) -> None:
+    """A mirror answer composed once is repeated by the fast path while its snapshots stay
+    current: the same bytes as the mirror handler's (links built from the same Host), and
+    refusals still come from the handler in the upstream's shape."""
+    tokens = tmp_path / "tokens"
+    reader = create_token(tokens, "bot", "reader")
+    api = f'tokens_file = "{tokens}"'
+    fast = start_gateway(every_dataset_config(api=api))
+    slow = start_gateway(every_dataset_config(api=f"{api}\nfast_path = false"))
+    github = {"Authorization": f"token {reader}", "Host": "gateway.test"}
+    jira = {"Authorization": f"Bearer {reader}", "Host": "gateway.test"}
+    repo = "/mirror/github/repos/acme/repo-01"
+    page = f"{repo}/collaborators?per_page=10&page=2"
+    project = "/mirror/jira/rest/api/2/project/PRJ1"
+    for gateway in (fast, slow):  # composed once by the handler, and remembered
+        for path, headers in ((repo, github), (page, github), (project, jira)):
+            assert gateway.http.get(path, headers=headers).status_code == 200, path
+    etag = fast.http.get(page, headers=github).headers["etag"]
+    cases: list[tuple[str, dict[str, str]]] = [
+        (repo, github),
+        (page, github),
+        (page, {**github, "If-None-Match": etag}),
+        (f"{repo}/collaborators?page=2&per_page=10", github),  # another query: not remembered
+        (project, jira),
+        (repo, {"Host": "gateway.test"}),  # no token: GitHub's 401, from the handler
+        (repo, {"Authorization": "token snp_unknown", "Host": "gateway.test"}),
+        (repo, {**github, "Host": "elsewhere.test"}),  # other links: composed again
+    ]
+    before = _fast_answers(fast)
+    for path, headers in cases:
+        sent = {**headers, "X-Request-ID": "same-id-on-both-paths"}
+        for _ in range(5):  # the two requests may straddle a second (Age, max-age)
+            answers = [_normalized(g.http.get(path, headers=sent)) for g in (fast, slow)]
+            if answers[0] == answers[1]:
+                break
+        assert answers[0] == answers[1], (path, headers)
+    assert answers[0][0] == 200
+    assert b"elsewhere.test" in answers[0][2]  # links follow the Host the caller used
+    # Four cases are remembered hits or 304s (unless a refresh had just superseded one).
+    assert _fast_answers(fast) - before >= 2
+    assert _fast_answers(slow) == 0
+
+
+def test_a_refreshed_part_retires_the_remembered_mirror_answer(
+    start_gateway: StartGateway, every_dataset_config: MakeConfig, simulator: Simulator
+) -> None:
+    """After a part's refresh stores a change, the fast path no longer repeats the old answer:
+    the handler composes the new one."""
+    gateway = start_gateway(every_dataset_config())
+    path = "/mirror/github/repos/acme/repo-02"
+    first = gateway.http.get(path)
+    assert first.status_code == 200
+    again = gateway.http.get(path)
+    assert again.content == first.content
+    simulator.mutate("github", "acme/repo-02")
+    refreshed = gateway.http.post(
+        "/api/v1/snapshots/github.repo/acme/repo-02/refresh", params={"wait": 5}
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    wait_for(lambda: gateway.http.get(path).content != first.content)
+    assert gateway.http.get(path).headers["etag"] != first.headers["etag"]

@@ -15,7 +15,7 @@ from snapshots.api.auth import TokenStore, require_role
 from snapshots.api.datasets import get_dataset, list_datasets, list_keys, refresh_dataset
 from snapshots.api.docs import assets_router, openapi_config
 from snapshots.api.errors import EXCEPTION_HANDLERS
-from snapshots.api.fast_path import FastPath, bare_targets, in_front
+from snapshots.api.fast_path import FastPath, bare_targets, in_front, mirrors
 from snapshots.api.head import head_as_get
 from snapshots.api.health import healthz, metrics, readyz, worker_status
 from snapshots.api.limits import request_limits
@@ -108,6 +108,8 @@ def build_app(composition: Composition) -> Litestar:
     app.asgi_handler = head_as_get(app.asgi_handler)
     if composition.read is not None and config.api.fast_path:
         bare = bare_targets(composition.registry)
-        fast = FastPath(composition.read.reader, tokens, access_log, bare)
+        fast = FastPath(
+            composition.read.reader, tokens, access_log, bare, mirrors(composition.registry)
+        )
         app.asgi_handler = in_front(app.asgi_handler, fast)
     return app

@@ -10,8 +10,6 @@ answers 304 like every snapshot route.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -19,9 +17,9 @@ import msgspec
 from litestar import Request
 from litestar.response.base import ASGIResponse
 
+from snapshots.api.answers import ComposedAnswer, ComposedAnswers, answer_key
 from snapshots.api.cache import CachedSnapshot
 from snapshots.api.reader import SnapshotReader, header
-from snapshots_client.http_caching import etag_matches, freshness_headers, http_date, quoted_etag
 
 _encode = msgspec.json.Encoder().encode
 
@@ -48,36 +46,22 @@ class ComposedRead:
         request: Request[Any, Any, Any],
         value: Any,
         extra_headers: Mapping[str, str] | None = None,
+        remember: ComposedAnswers | None = None,
     ) -> ASGIResponse:
-        """`value` as JSON with the parts' freshness headers; 304 when the ETag is current."""
-        body = _encode(value)
-        now = time.time()
-        ages = [max(0.0, now - entry.verified_timestamp) for entry, _ in self._parts]
-        oldest = max(ages, default=0.0)
-        # Seconds until the first part expires (negative once one is stale).
-        left = min(
-            (entry.ttl_seconds - age for (entry, _), age in zip(self._parts, ages, strict=True)),
-            default=0.0,
+        """`value` as JSON with the parts' freshness headers; 304 when the ETag is current. With
+        `remember`, the answer is kept there for the fast path to repeat."""
+        answer = ComposedAnswer.of(_encode(value), extra_headers, [e for e, _ in self._parts])
+        if remember is not None:
+            remember.remember(answer_key(request.scope), answer)
+        status, raw, body, results = answer.respond(
+            header(request.scope, b"if-none-match"),
+            [how for _, how in self._parts],
+            self._reader.stale_if_error_seconds,
         )
-        # The ETag covers the extra headers too: a list page whose items stay while its `Link`
-        # moves (the list grew past it) must not be answered 304 with the old Link kept.
-        digest = hashlib.sha256(body)
-        for name, value in sorted((extra_headers or {}).items()):
-            digest.update(f"\n{name}: {value}".encode())
-        etag = quoted_etag(digest.hexdigest())
-        headers = [("etag", etag)]
-        if self._parts:
-            newest = max(entry.fetched_at for entry, _ in self._parts)
-            headers.append(("last-modified", http_date(newest)))
-        headers += freshness_headers(oldest, oldest + left, self._reader.stale_if_error_seconds)
-        headers += (extra_headers or {}).items()
-        condition = header(request.scope, b"if-none-match")
-        not_modified = condition is not None and etag_matches(condition, etag)
-        for (entry, how), age in zip(self._parts, ages, strict=True):
-            stale = age > entry.ttl_seconds
-            result = "not_modified" if not_modified else "stale" if stale else how
-            self._reader.metrics.read(entry.dataset, result)
-        if not_modified:
+        for dataset, result in results:
+            self._reader.metrics.read(dataset, result)
+        headers = [(name.decode(), value.decode("latin-1")) for name, value in raw]
+        if status == 304:
             return ASGIResponse(status_code=304, headers=headers)
         return ASGIResponse(
             body=body, status_code=200, headers=headers, media_type="application/json"

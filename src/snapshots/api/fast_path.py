@@ -1,13 +1,18 @@
-"""The fast path: a hot-cache hit on a snapshot route answered in front of Litestar's routing.
+"""The fast path: a hit answered in front of Litestar's routing.
 
-`GET /api/v1/snapshots/{dataset}/{key}`, `/api/v1/latest/{dataset}/{key}` and each instance's
-bare routes (the seed's shape: `/api/v1/pagerduty/schedules/{id}/users`) without a query
-string, from a caller whose token is one of the service's own, for a key whose latest snapshot
-is in the hot cache: answered here from the pre-encoded bytes with the headers, read count,
-request id and access-log line the Litestar handler gives (`SnapshotReader.answer` is the one
-definition of the answer). Everything else (misses, query parameters, JWTs, unknown tokens,
-oversized requests, HEAD, other routes) goes to Litestar unchanged, whose handlers stay in the
-OpenAPI document; `tests/test_fast_path.py` compares the two paths' answers.
+- `GET /api/v1/snapshots/{dataset}/{key}`, `/api/v1/latest/{dataset}/{key}` and each
+  instance's bare routes (the seed's shape: `/api/v1/pagerduty/schedules/{id}/users`), without
+  a query string, from a caller whose token is one of the service's own, for a key whose latest
+  snapshot is in the hot cache (`SnapshotReader.answer` is the one definition of the answer);
+- `GET /mirror/<instance>/...` (query included), with a gateway token in the mirror's library
+  scheme, whose answer the mirror handler composed before from snapshots that are all still
+  current (`ComposedAnswer.respond` is the one definition of that answer).
+
+Either is answered from pre-encoded bytes with the headers, read counts, request id and
+access-log line the Litestar handler gives. Everything else (misses, query parameters on
+snapshot routes, JWTs, unknown tokens, oversized requests, HEAD, other routes) goes to Litestar
+unchanged, whose handlers stay in the OpenAPI document; `tests/test_fast_path.py` compares the
+two paths' answers.
 """
 
 from __future__ import annotations
@@ -20,14 +25,16 @@ from typing import Any
 from litestar.types import ASGIApp, Receive, Scope, Send
 
 from snapshots.api.access_log import AccessLog
+from snapshots.api.answers import answer_key
 from snapshots.api.auth import ANONYMOUS, TokenStore
 from snapshots.api.limits import MAX_HEADER_BYTES, MAX_PATH_BYTES
-from snapshots.api.middleware import request_id_of
+from snapshots.api.middleware import request_id
 from snapshots.api.reader import Body, SnapshotReader
-from snapshots.providers.kind import BareRoute
+from snapshots.providers.kind import BareRoute, Mirror
 from snapshots.registry import Registry
 
 _ROUTES = ("/api/v1/snapshots/", "/api/v1/latest/")
+_MIRROR = "/mirror/"
 _JSON = (b"content-type", b"application/json")
 _PARAMETER = re.compile(r"\{(\w+):str\}")
 
@@ -39,6 +46,15 @@ class BareTarget:
     pattern: re.Pattern[str]
     dataset: str
     route: BareRoute
+
+
+def mirrors(registry: Registry) -> dict[str, Mirror]:
+    """The mirror of each instance whose kind has one (`/mirror/<instance>/...`)."""
+    return {
+        name: provider.kind.mirror
+        for name, provider in registry.providers.items()
+        if provider.kind.mirror is not None
+    }
 
 
 def bare_targets(registry: Registry) -> list[BareTarget]:
@@ -60,7 +76,7 @@ def bare_targets(registry: Registry) -> list[BareTarget]:
 
 
 class FastPath:
-    """Answers hot-cache hits of snapshot routes; `handled` says whether it did."""
+    """Answers hits of snapshot, bare and mirror routes; `handled` says whether it did."""
 
     def __init__(
         self,
@@ -68,9 +84,11 @@ class FastPath:
         tokens: TokenStore,
         access_log: AccessLog | None,
         bare: list[BareTarget] | None = None,
+        mirrors: dict[str, Mirror] | None = None,
     ) -> None:
         self._reader = reader
         self._bare = bare or []
+        self._mirrors = mirrors or {}  # instance -> its kind's mirror
         self._tokens = tokens
         self._access_log = access_log
         self._principals: dict[bytes, str] = {}  # authorization header -> principal name
@@ -111,20 +129,76 @@ class FastPath:
             self._principals[authorization] = principal.name
         return principal.name
 
+    def _mirror_principal(self, instance: str, authorization: bytes | None) -> str | None:
+        """The caller's name for a gateway token sent in the mirror's library scheme, else None
+        (Litestar answers the 401 in the upstream's shape, or verifies a JWT)."""
+        if self._tokens.open:
+            return ANONYMOUS.name
+        mirror = self._mirrors.get(instance)
+        if authorization is None or mirror is None:
+            return None
+        known = self._principals.get(instance.encode() + b"\n" + authorization)
+        if known is not None:
+            return known
+        token = mirror.token(authorization.decode("latin-1"))
+        if not token or "." in token:
+            return None
+        principal = self._tokens.authenticate(token)
+        if principal is None:
+            return None
+        if len(self._principals) < 1024:
+            self._principals[instance.encode() + b"\n" + authorization] = principal.name
+        return principal.name
+
+    def _mirror_hit(
+        self, scope: Any, path: str, authorization: bytes | None, condition: str | None
+    ) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], bytes]] | None:
+        """(principal, answer) of a mirror request whose answer is remembered and current."""
+        instance = path[len(_MIRROR) :].partition("/")[0]
+        principal = self._mirror_principal(instance, authorization)
+        if principal is None:
+            return None
+        answer = self._reader.answers.current(answer_key(scope))
+        if answer is None:
+            return None
+        hows = ["hit"] * len(answer.parts)
+        status, headers, body, results = answer.respond(
+            condition, hows, self._reader.stale_if_error_seconds
+        )
+        for dataset, result in results:
+            self._reader.metrics.read(dataset, result)
+        return principal, (status, headers, body)
+
+    def _snapshot_hit(
+        self, scope: Any, path: str, authorization: bytes | None, condition: str | None
+    ) -> tuple[str, tuple[int, list[tuple[bytes, bytes]], bytes]] | None:
+        """(principal, answer) of a snapshot or bare route whose key is in the hot cache."""
+        if scope["query_string"] or not path.startswith("/api/v1/"):
+            return None
+        target = self._target(path)
+        if target is None:
+            return None
+        dataset, key, body_kind = target
+        principal = self._principal(authorization)
+        if principal is None:
+            return None
+        entry = self._reader.cached(dataset, key)
+        if entry is None:
+            return None
+        status, headers, body, result = self._reader.answer(entry, "hit", condition, body_kind)
+        self._reader.metrics.read(dataset, result)
+        return principal, (status, headers, body)
+
     async def handled(self, asgi_scope: Scope, receive: Receive, asgi_send: Send) -> bool:
         started = time.perf_counter()
         scope: Any = asgi_scope  # plain dict access: the typed unions cost casts, not safety
         send: Any = asgi_send
-        if scope["type"] != "http" or scope["method"] != "GET" or scope["query_string"]:
+        if scope["type"] != "http" or scope["method"] != "GET":
             return False
         path: str = scope["path"]
-        if len(path) > MAX_PATH_BYTES or not path.startswith("/api/v1/"):
+        if len(path) > MAX_PATH_BYTES:
             return False
-        target = self._target(path)
-        if target is None:
-            return False
-        dataset, key, body_kind = target
-        authorization = condition = None
+        authorization = condition = incoming_id = None
         size = 0
         for name, value in scope["headers"]:
             size += len(name) + len(value)
@@ -132,29 +206,29 @@ class FastPath:
                 authorization = value
             elif name == b"if-none-match":
                 condition = value.decode("latin-1")
+            elif name == b"x-request-id":
+                incoming_id = value
             elif name in (b"content-length", b"transfer-encoding"):
                 return False  # a body on a GET: Litestar's limits decide
         if size > MAX_HEADER_BYTES:
             return False
-        principal = self._principal(authorization)
-        if principal is None:
+        if path.startswith(_MIRROR):
+            hit = self._mirror_hit(scope, path, authorization, condition)
+        else:
+            hit = self._snapshot_hit(scope, path, authorization, condition)
+        if hit is None:
             return False
-        entry = self._reader.cached(dataset, key)
-        if entry is None:
-            return False
-        request_id = request_id_of(scope)
-        scope.setdefault("state", {})["principal"] = principal
-        status, headers, body, result = self._reader.answer(entry, "hit", condition, body_kind)
-        self._reader.metrics.read(dataset, result)
+        principal, (status, headers, body) = hit
         self._reader.metrics.fast_path.inc()
-        encoded = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers]
+        answer_id = request_id(incoming_id)
+        scope.setdefault("state", {})["principal"] = principal
         if status == 200:
-            encoded += [_JSON, (b"content-length", str(len(body)).encode())]
-        encoded.append((b"x-request-id", request_id.encode()))
-        await send({"type": "http.response.start", "status": status, "headers": encoded})
+            headers += [_JSON, (b"content-length", str(len(body)).encode())]
+        headers.append((b"x-request-id", answer_id.encode()))
+        await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         if self._access_log is not None:
-            self._access_log.record(scope, status, started, request_id)
+            self._access_log.record(scope, status, started, answer_id)
         return True
 
 

@@ -148,7 +148,7 @@ async def _any_path(
         for name, value in (stored.get("headers") or {}).items()
     }
     body = relinked(stored.get("body"), upstream, mirror_url) if upstream else stored.get("body")
-    return read.respond(request, body, headers)
+    return read.respond(request, body, headers, remember=reader.answers)
 
 
 async def _answer(
@@ -197,4 +197,4 @@ async def _answer(
         return _upstream_error(mirror, exc)
     if answer.status != 200:
         return json_response(answer.body, answer.status, dict(answer.headers))
-    return read.respond(request, answer.body, answer.headers)
+    return read.respond(request, answer.body, answer.headers, remember=reader.answers)

@@ -22,7 +22,11 @@ from snapshots.uvicorn_runner import BackgroundServer, start_in_thread
 
 pytest_plugins = ["pytester"]  # the testing kit is tested as another project would use it
 
-TEST_DATABASE = "snapshots_test"
+# One database per pytest-xdist worker, so that workers sharing SNAPSHOTS_TEST_DATABASE_URL's
+# server never truncate each other's tables (without xdist: "snapshots_test").
+TEST_DATABASE = "snapshots_test" + (
+    f"_{os.environ['PYTEST_XDIST_WORKER']}" if os.environ.get("PYTEST_XDIST_WORKER") else ""
+)
 
 
 def _docker_answers() -> bool:

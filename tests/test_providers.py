@@ -306,11 +306,11 @@ def test_fifty_jira_keys_due_at_once_never_exceed_the_upstream_limit(
     db: psycopg.Connection[Any],
 ) -> None:
     simulator.http.put(
-        "/_sim/limits/jira", json={"requests": 1, "period_seconds": 1.0}
+        "/_sim/limits/jira", json={"requests": 5, "period_seconds": 1.0}
     ).raise_for_status()
     keys = [f"PRJ{n}" for n in range(1, 51)]
     key_list = ", ".join(f'"{k}"' for k in keys)
-    start_gateway(config(f'[datasets."jira.project"]\nkeys = [{key_list}]\n', jira_budget="1/1s"))
+    start_gateway(config(f'[datasets."jira.project"]\nkeys = [{key_list}]\n', jira_budget="5/1s"))
 
     wait_for(lambda: runs_with_outcome(db, "changed") == 50, timeout=120)
 

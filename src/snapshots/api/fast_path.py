@@ -219,7 +219,7 @@ class FastPath:
         if hit is None:
             return False
         principal, (status, headers, body) = hit
-        self._reader.metrics.fast_path.inc()
+        self._reader.metrics.fast_path_answered()
         answer_id = request_id(incoming_id)
         scope.setdefault("state", {})["principal"] = principal
         if status == 200:

@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, Info, generate_latest
+from prometheus_client import CollectorRegistry, Histogram, Info, generate_latest
 from prometheus_client.core import (
     CounterMetricFamily,
     GaugeHistogramMetricFamily,
@@ -186,6 +186,30 @@ class _Live(Collector):
         yield from (ttl, enabled, keys, stale, failing)
 
 
+class _ReadCounts(Collector):
+    """Reads and fast-path answers: counted with plain integer additions by the event loop
+    that serves them (a prometheus_client counter takes a lock per increment, on the hot path)
+    and exported as counters when Prometheus scrapes."""
+
+    def __init__(self) -> None:
+        self.reads: dict[tuple[str, str], int] = {}
+        self.fast_path = 0
+
+    def collect(self) -> Iterable[Any]:
+        reads = CounterMetricFamily(
+            "snapshots_reads", "Snapshot reads by dataset and result", labels=["dataset", "result"]
+        )
+        for (dataset, result), count in sorted(dict(self.reads).items()):
+            reads.add_metric([dataset, result], count)
+        fast = CounterMetricFamily(
+            "snapshots_fast_path_answers",
+            "Reads answered in front of Litestar's routing (hot-cache hits, remembered mirror "
+            "answers)",
+        )
+        fast.add_metric([], self.fast_path)
+        yield from (reads, fast)
+
+
 def _bound(bucket: float) -> str:
     return "+Inf" if bucket == float("inf") else f"{bucket:g}"
 
@@ -216,17 +240,8 @@ class Metrics:
         self._budgets = budgets
         self._live = _Live(registry, refresher, worker_active)
         self.registry.register(self._live)
-        self.reads = Counter(
-            "snapshots_reads",
-            "Snapshot reads by dataset and result",
-            ["dataset", "result"],
-            registry=self.registry,
-        )
-        self.fast_path = Counter(
-            "snapshots_fast_path_answers",
-            "Reads answered in front of Litestar's routing (hot-cache hits)",
-            registry=self.registry,
-        )
+        self._reads = _ReadCounts()
+        self.registry.register(self._reads)
         self.refreshes = Histogram(
             "snapshots_refresh_duration_seconds",
             "Refresh duration by dataset and outcome",
@@ -234,7 +249,6 @@ class Metrics:
             buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0),
             registry=self.registry,
         )
-        self._read_counters: dict[tuple[str, str], Any] = {}
         if refresher is not None:
             refresher.add_listener(self._refreshed)
 
@@ -242,11 +256,14 @@ class Metrics:
         self.refreshes.labels(dataset, result.outcome).observe(result.duration_seconds)
 
     def read(self, dataset: str, result: str) -> None:
-        """Count a read: `hit`, `miss` (fetched on read), `not_modified` or `stale`."""
-        child = self._read_counters.get((dataset, result))
-        if child is None:  # labels() costs a lookup and a lock; reads are the hot path
-            child = self._read_counters[(dataset, result)] = self.reads.labels(dataset, result)
-        child.inc()
+        """Count a read: `hit`, `miss` (fetched on read), `not_modified` or `stale`. Called on
+        the event loop that serves the API (one thread), so a plain addition, no lock."""
+        counts = self._reads.reads
+        counts[dataset, result] = counts.get((dataset, result), 0) + 1
+
+    def fast_path_answered(self) -> None:
+        """Count an answer of the fast path (on the API's event loop, like `read`)."""
+        self._reads.fast_path += 1
 
     async def render(self) -> bytes:
         """The text format. Readiness, snapshot ages, key summaries and the published budgets

@@ -80,7 +80,8 @@ def _serve(
             workers=workers,
         )
         if workers == 1:
-            uvicorn.Server(uvicorn_config(create_app(config, url, role=role), host, port)).run()
+            app = create_app(config, url, role=role, freeze_heap=True)
+            uvicorn.Server(uvicorn_config(app, host, port)).run()
             return
         # uvicorn's supervisor binds the socket once and starts `workers` processes on it (and
         # replaces one that dies); each imports API_PROCESS_APP and builds its own app: its own
@@ -186,7 +187,7 @@ def api_process_app() -> Any:
         instance=instance_name(),
         processes=os.environ.get(_API_PROCESSES),
     )
-    return create_app(config, sqlalchemy_url(settings.database_url), role="api")
+    return create_app(config, sqlalchemy_url(settings.database_url), role="api", freeze_heap=True)
 
 
 def _workers(value: str) -> int:

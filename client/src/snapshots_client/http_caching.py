@@ -72,18 +72,29 @@ def version_headers(content_hash: str, fetched_at: datetime, version: int) -> li
     ]
 
 
+def freshness_header_bytes(
+    age_seconds: float, ttl_seconds: float, stale_if_error_seconds: int
+) -> list[tuple[bytes, bytes]]:
+    """`Age`, `Cache-Control` and `X-Snapshot-Stale` of a read `age_seconds` after
+    verification, as an ASGI server sends them (the service's hot path)."""
+    return [
+        (b"age", b"%d" % int(age_seconds)),
+        (
+            b"cache-control",
+            b"max-age=%d, stale-if-error=%d"
+            % (max(0, math.floor(ttl_seconds - age_seconds)), stale_if_error_seconds),
+        ),
+        (b"x-snapshot-stale", b"true" if age_seconds > ttl_seconds else b"false"),
+    ]
+
+
 def freshness_headers(
     age_seconds: float, ttl_seconds: float, stale_if_error_seconds: int
 ) -> list[tuple[str, str]]:
-    """`Age`, `Cache-Control` and `X-Snapshot-Stale` of a read `age_seconds` after verification."""
+    """`freshness_header_bytes` as text."""
     return [
-        ("age", str(int(age_seconds))),
-        (
-            "cache-control",
-            f"max-age={max(0, math.floor(ttl_seconds - age_seconds))}, "
-            f"stale-if-error={stale_if_error_seconds}",
-        ),
-        ("x-snapshot-stale", "true" if age_seconds > ttl_seconds else "false"),
+        (name.decode(), value.decode())
+        for name, value in freshness_header_bytes(age_seconds, ttl_seconds, stale_if_error_seconds)
     ]
 
 

@@ -29,7 +29,7 @@ from snapshots.read_times import ReadTracker
 from snapshots.registry import Registry
 from snapshots.store import Latest, Store
 from snapshots.store.errors import STORE_UNANSWERED
-from snapshots_client.http_caching import etag_matches, freshness_headers
+from snapshots_client.http_caching import etag_matches, freshness_header_bytes
 from snapshots_client.wire import Freshness
 
 Body = Literal["envelope", "data"]
@@ -195,12 +195,7 @@ class SnapshotReader:
         stale = age > entry.ttl_seconds
         headers = [
             *entry.static_headers,
-            *[
-                (name.encode(), value.encode("latin-1"))
-                for name, value in freshness_headers(
-                    age, entry.ttl_seconds, self.stale_if_error_seconds
-                )
-            ],
+            *freshness_header_bytes(age, entry.ttl_seconds, self.stale_if_error_seconds),
             *[
                 (name.encode(), value.encode("latin-1"))
                 for name, value in (extra_headers or {}).items()

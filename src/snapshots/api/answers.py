@@ -28,6 +28,7 @@ def answer_key(scope: Any) -> AnswerKey:
     for name, value in scope["headers"]:
         if name == b"host":
             host = value
+            break  # the first, as Litestar's base URL (the mirror's links) takes it
     return (
         scope["scheme"].encode(),
         host,

@@ -14,8 +14,10 @@ import httpx
 import pytest
 
 from helpers import Gateway, Simulator, access_lines, wait_for
+from snapshots.api.app import create_app
 from snapshots.api.auth import create_token
 from snapshots.config import JobsConfig
+from snapshots.uvicorn_runner import start_in_thread
 
 PD = "pagerduty.schedule_users"
 StartGateway = Callable[[JobsConfig], Gateway]
@@ -261,3 +263,31 @@ def test_a_repeated_authorization_header_is_judged_as_litestar_judges_it(
         assert b"a.test" in _raw_get(
             gateway, repo, [f"Authorization: token {reader}", "Host: a.test", f"Host: {warmed}"]
         )
+
+
+def test_a_mirror_answer_without_host_is_remembered_per_local_address(
+    every_dataset_config: MakeConfig, database_url: str
+) -> None:
+    """With no Host header (HTTP/1.0), the mirror's links are built from the address the
+    request reached (`scope["server"]`): a gateway bound to every address, asked through
+    127.0.0.1 and then 127.0.0.2, must not repeat the first address's links to the second."""
+    server = start_in_thread(create_app(every_dataset_config(), database_url), host="0.0.0.0")  # noqa: S104
+    try:
+        gateway = Gateway(server)
+        port = httpx.URL(server.url).port
+        repo = "/mirror/github/repos/acme/repo-01"
+        assert gateway.http.get(repo).status_code == 200  # fetched, in the hot cache
+
+        def ask(address: str) -> bytes:
+            with socket.create_connection((address, port), timeout=10) as connection:
+                connection.sendall(f"GET {repo} HTTP/1.0\r\n\r\n".encode())
+                chunks = []
+                while chunk := connection.recv(65536):
+                    chunks.append(chunk)
+            return b"".join(chunks)
+
+        for _ in range(2):  # composed, then remembered
+            assert f"127.0.0.1:{port}".encode() in ask("127.0.0.1")
+        assert f"127.0.0.2:{port}".encode() in ask("127.0.0.2")
+    finally:
+        gateway.stop()

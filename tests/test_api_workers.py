@@ -266,3 +266,29 @@ def test_help_says_which_commands_take_workers() -> None:
     for command in ("serve", "worker"):
         assert "--workers 1 only 1:" in usage(command)
         assert "run `snapshots api --workers N` plus `snapshots worker`" in usage(command)
+
+
+def test_api_processes_keep_distinct_names_under_a_long_instance_name(
+    tmp_path: Path, simulator: Simulator, run_service: Callable[..., Service]
+) -> None:
+    """`SNAPSHOTS_INSTANCE` at the 64-character limit (a long pod name): each process's name
+    still ends with its own pid, so /metrics tells the processes apart."""
+    config = tmp_path / "jobs.toml"
+    config.write_text(jobs_toml(simulator.url, keys=(KEY,)))
+    base = "a" * 64
+    api = run_service(
+        config, role="api", name="api", args=("--workers", str(PROCESSES)), SNAPSHOTS_INSTANCE=base
+    )
+    instances: dict[str, str] = {}
+
+    def both_scraped() -> bool:
+        response = httpx.get(f"{api.url}/metrics", timeout=10)
+        assert response.status_code == 200
+        [instance] = INSTANCE_INFO.findall(response.text)
+        instances[_process(response)] = instance
+        return len(instances) == PROCESSES
+
+    wait_for(both_scraped, timeout=30, interval=0.01)
+    names = set(instances.values())
+    assert len(names) == PROCESSES, instances
+    assert all(re.fullmatch(r"a+-\d+", name) and len(name) <= 64 for name in names), names

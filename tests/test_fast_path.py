@@ -6,6 +6,7 @@ unknown tokens and other routes fall through to Litestar."""
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -13,8 +14,10 @@ import httpx
 import pytest
 
 from helpers import Gateway, Simulator, access_lines, wait_for
+from snapshots.api.app import create_app
 from snapshots.api.auth import create_token
 from snapshots.config import JobsConfig
+from snapshots.uvicorn_runner import start_in_thread
 
 PD = "pagerduty.schedule_users"
 StartGateway = Callable[[JobsConfig], Gateway]
@@ -26,6 +29,18 @@ def _fast_answers(gateway: Gateway) -> float:
         if line.startswith("snapshots_fast_path_answers_total "):
             return float(line.split()[1])
     return 0.0
+
+
+def _raw_get(gateway: Gateway, path: str, headers: list[str]) -> bytes:
+    """The whole HTTP/1.1 answer to a GET sent byte for byte (headers httpx will not send)."""
+    url = httpx.URL(gateway.server.url)
+    with socket.create_connection((url.host, url.port or 80), timeout=10) as connection:
+        lines = [f"GET {path} HTTP/1.1", *headers, "Connection: close", "", ""]
+        connection.sendall("\r\n".join(lines).encode())
+        chunks = []
+        while chunk := connection.recv(65536):
+            chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _normalized(response: httpx.Response) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
@@ -205,3 +220,74 @@ def test_a_refreshed_part_retires_the_remembered_mirror_answer(
     assert refreshed.status_code == 200, refreshed.text
     wait_for(lambda: gateway.http.get(path).content != first.content)
     assert gateway.http.get(path).headers["etag"] != first.headers["etag"]
+
+
+def test_a_repeated_authorization_header_is_judged_as_litestar_judges_it(
+    start_gateway: StartGateway, every_dataset_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Two Authorization headers, an unknown token first and a good one second: Litestar reads
+    the first (401); the fast path must not answer a hit on the strength of the second."""
+    tokens = tmp_path / "tokens"
+    reader = create_token(tokens, "bot", "reader")
+    api = f'tokens_file = "{tokens}"'
+    fast = start_gateway(every_dataset_config(api=api))
+    slow = start_gateway(every_dataset_config(api=f"{api}\nfast_path = false"))
+    snapshot = f"/api/v1/snapshots/{PD}/PSCH002"
+    repo = "/mirror/github/repos/acme/repo-01"
+    cases = [
+        (
+            snapshot,
+            [("Authorization", "Bearer snp_unknown"), ("Authorization", f"Bearer {reader}")],
+        ),
+        (repo, [("Authorization", "token snp_unknown"), ("Authorization", f"token {reader}")]),
+    ]
+    for path, headers in cases:
+        good = [headers[1], ("Host", "gateway.test")]
+        for gateway in (fast, slow):  # warmed: a hit (or a remembered answer) for the good token
+            for _ in range(3):
+                assert gateway.http.get(path, headers=good).status_code == 200, path
+        sent = [*headers, ("Host", "gateway.test")]
+        assert slow.http.get(path, headers=sent).status_code == 401, path
+        assert fast.http.get(path, headers=sent).status_code == 401, path
+        # Two If-None-Match headers, an old ETag first: Litestar reads the first (200).
+        etag = fast.http.get(path, headers=good).headers["etag"]
+        conditional = [*good, ("If-None-Match", '"old"'), ("If-None-Match", etag)]
+        assert slow.http.get(path, headers=conditional).status_code == 200, path
+        assert fast.http.get(path, headers=conditional).status_code == 200, path
+    # Two Host headers (httpx refuses to send them; a raw request does): the mirror's links
+    # follow the first, as Litestar's base URL does, not the answer remembered for the second.
+    for gateway in (fast, slow):
+        for _ in range(2):
+            assert gateway.http.get(repo, headers={"Authorization": f"token {reader}"}).is_success
+        warmed = httpx.URL(gateway.server.url).netloc.decode()  # the Host httpx sent
+        assert b"a.test" in _raw_get(
+            gateway, repo, [f"Authorization: token {reader}", "Host: a.test", f"Host: {warmed}"]
+        )
+
+
+def test_a_mirror_answer_without_host_is_remembered_per_local_address(
+    every_dataset_config: MakeConfig, database_url: str
+) -> None:
+    """With no Host header (HTTP/1.0), the mirror's links are built from the address the
+    request reached (`scope["server"]`): a gateway bound to every address, asked through
+    127.0.0.1 and then 127.0.0.2, must not repeat the first address's links to the second."""
+    server = start_in_thread(create_app(every_dataset_config(), database_url), host="0.0.0.0")  # noqa: S104
+    try:
+        gateway = Gateway(server)
+        port = httpx.URL(server.url).port
+        repo = "/mirror/github/repos/acme/repo-01"
+        assert gateway.http.get(repo).status_code == 200  # fetched, in the hot cache
+
+        def ask(address: str) -> bytes:
+            with socket.create_connection((address, port), timeout=10) as connection:
+                connection.sendall(f"GET {repo} HTTP/1.0\r\n\r\n".encode())
+                chunks = []
+                while chunk := connection.recv(65536):
+                    chunks.append(chunk)
+            return b"".join(chunks)
+
+        for _ in range(2):  # composed, then remembered
+            assert f"127.0.0.1:{port}".encode() in ask("127.0.0.1")
+        assert f"127.0.0.2:{port}".encode() in ask("127.0.0.2")
+    finally:
+        gateway.stop()

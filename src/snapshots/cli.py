@@ -25,7 +25,7 @@ from snapshots.config import JobsConfig, Settings, load_jobs
 from snapshots.database import embedded_postgres, migrate, redacted, sqlalchemy_url
 from snapshots.db_url import NotRunning
 from snapshots.errors import ConfigError
-from snapshots.instance import Role, instance_name
+from snapshots.instance import MAX_INSTANCE_NAME, Role, instance_name
 from snapshots.logs import configure_logging, get_logger
 from snapshots.operator import OperatorError
 from snapshots.registry import Registry
@@ -177,7 +177,10 @@ def api_process_app() -> Any:
     _stop_with_supervisor()
     base = os.environ.get("SNAPSHOTS_INSTANCE")
     if base:
-        os.environ["SNAPSHOTS_INSTANCE"] = f"{base}-{os.getpid()}"
+        # The base shortened so the pid survives instance_name's 64-character cut: with a long
+        # pod name every process would otherwise carry the same name.
+        suffix = f"-{os.getpid()}"
+        os.environ["SNAPSHOTS_INSTANCE"] = f"{base[: MAX_INSTANCE_NAME - len(suffix)]}{suffix}"
     settings = Settings.from_env()
     assert settings.database_url is not None, "set by the supervising `snapshots api` process"
     config = load_jobs(settings.config_path)

@@ -14,10 +14,13 @@ Role = Literal["serve", "api", "worker"]
 """serve: read API and a worker; api: read API only; worker: scheduler and refresher only."""
 
 
+MAX_INSTANCE_NAME = 64
+
+
 def instance_name() -> str:
     """SNAPSHOTS_INSTANCE (e.g. the pod name), else host-pid; reduced to a safe token."""
     name = os.environ.get("SNAPSHOTS_INSTANCE") or f"{socket.gethostname()}-{os.getpid()}"
-    return re.sub(r"[^A-Za-z0-9._-]", "-", name)[:64]
+    return re.sub(r"[^A-Za-z0-9._-]", "-", name)[:MAX_INSTANCE_NAME]
 
 
 def user_agent_tag() -> str:

@@ -28,6 +28,11 @@ def answer_key(scope: Any) -> AnswerKey:
     for name, value in scope["headers"]:
         if name == b"host":
             host = value
+            break  # the first, as Litestar's base URL (the mirror's links) takes it
+    else:  # no Host (HTTP/1.0): Litestar's base URL is the address the request reached
+        server = scope.get("server")
+        if server:
+            host = f"{server[0]}:{server[1]}".encode()
     return (
         scope["scheme"].encode(),
         host,

@@ -202,10 +202,14 @@ class FastPath:
         size = 0
         for name, value in scope["headers"]:
             size += len(name) + len(value)
+            # A repeated header counts by its first value, as Litestar's `headers.get` and
+            # `reader.header` read it (the last would let a second token answer for the first).
             if name == b"authorization":
-                authorization = value
+                if authorization is None:
+                    authorization = value
             elif name == b"if-none-match":
-                condition = value.decode("latin-1")
+                if condition is None:
+                    condition = value.decode("latin-1")
             elif name == b"x-request-id":
                 incoming_id = value
             elif name in (b"content-length", b"transfer-encoding"):

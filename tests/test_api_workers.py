@@ -7,8 +7,10 @@ the worker reaches every process's hot path within a bound. `serve` and `worker`
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable
@@ -292,3 +294,20 @@ def test_api_processes_keep_distinct_names_under_a_long_instance_name(
     names = set(instances.values())
     assert len(names) == PROCESSES, instances
     assert all(re.fullmatch(r"a+-\d+", name) and len(name) <= 64 for name in names), names
+
+
+def test_a_process_failing_at_startup_makes_the_supervisor_exit_non_zero() -> None:
+    """uvicorn stops every process when one fails at startup and returns as if asked to;
+    `supervise` (what `snapshots api --workers N` runs) says so and exits non-zero."""
+    script = (
+        "from snapshots.uvicorn_runner import supervise\n"
+        f"supervise('failing_startup_app:factory', 2, '127.0.0.1', {free_port()})\n"
+    )
+    tests = str(Path(__file__).parent)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode != 0, done.stderr[-2000:]
+    assert "ProcessesFailed" in done.stderr
+    assert "failed to start" in done.stderr

@@ -18,6 +18,7 @@ from typing import Any
 
 import uvicorn
 from rich.console import Console
+from uvicorn.config import STARTUP_FAILURE
 
 from snapshots import __version__
 from snapshots.analyst_sql import SqlError
@@ -29,7 +30,7 @@ from snapshots.instance import MAX_INSTANCE_NAME, Role, instance_name
 from snapshots.logs import configure_logging, get_logger
 from snapshots.operator import OperatorError
 from snapshots.registry import Registry
-from snapshots.uvicorn_runner import start_in_thread, uvicorn_config
+from snapshots.uvicorn_runner import ProcessesFailed, start_in_thread, supervise, uvicorn_config
 
 log = get_logger("snapshots.cli")
 EXIT_CONFIG = 2
@@ -93,16 +94,7 @@ def _serve(
         os.environ["SNAPSHOTS_CONFIG"] = str(config.path.resolve())
         os.environ[_API_PROCESSES] = str(workers)
         os.environ[_API_SUPERVISOR] = str(os.getpid())
-        uvicorn.run(
-            API_PROCESS_APP,
-            factory=True,
-            workers=workers,
-            host=host,
-            port=port,
-            log_level="warning",
-            access_log=False,
-            lifespan="on",
-        )
+        supervise(API_PROCESS_APP, workers, host, port)
 
 
 def _check_exposure(config: JobsConfig, host: str) -> None:
@@ -171,10 +163,20 @@ def api_process_app() -> Any:
     SNAPSHOTS_DATABASE_URL); the schema was migrated by the supervisor. Each process gets its
     own instance name (`SNAPSHOTS_INSTANCE` or the host, then its pid), which its logs and its
     `snapshots_instance_info` metric carry, so the processes behind one port can be told apart."""
-    from snapshots.api.app import create_app
-
     configure_logging()
     _stop_with_supervisor()
+    try:
+        return _api_process_app()
+    except Exception as exc:
+        # Uncaught, uvicorn would restart this process forever; exit status 3 tells the
+        # supervisor that startup itself fails, and it stops (see uvicorn_runner.supervise).
+        log.error("service.process_failed", error=f"{type(exc).__name__}: {exc}")
+        sys.exit(STARTUP_FAILURE)
+
+
+def _api_process_app() -> Any:
+    from snapshots.api.app import create_app
+
     base = os.environ.get("SNAPSHOTS_INSTANCE")
     if base:
         # The base shortened so the pid survives instance_name's 64-character cut: with a long
@@ -575,7 +577,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperatorError as exc:
         print(f"snapshots: {exc}", file=sys.stderr)
         return 1
-    except (SqlError, NotRunning) as exc:
+    except (SqlError, NotRunning, ProcessesFailed) as exc:
         print(f"snapshots {args.command}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

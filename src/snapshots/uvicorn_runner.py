@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import uvicorn
+from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import Multiprocess
 
 
 def uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
@@ -53,3 +55,37 @@ def start_in_thread(
             raise TimeoutError(f"the server did not start within {timeout:g}s")
         time.sleep(0.02)
     return BackgroundServer(server, thread)
+
+
+class ProcessesFailed(Exception):
+    """A process of a multi-process server failed at startup, so the supervisor stopped."""
+
+
+def supervise(app: str, workers: int, host: str, port: int) -> None:
+    """uvicorn's multi-process supervisor for the factory `app` ("module:function"): binds the
+    socket once, starts `workers` processes on it and replaces one that dies, until a signal.
+
+    What `uvicorn.run(workers=N)` leaves out: when a process fails at startup (exit status 3:
+    its app or lifespan failed, and every restart would fail alike) uvicorn stops them all and
+    returns as if asked to; this raises ProcessesFailed instead, so the command exits non-zero.
+    """
+    config = uvicorn.Config(
+        app,
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+    )
+    supervisor = Multiprocess(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    failed = [
+        process.pid for process in supervisor.processes if process.exitcode == STARTUP_FAILURE
+    ]
+    if failed:
+        raise ProcessesFailed(
+            f"API process {', '.join(map(str, failed))} failed to start (its log above says why); "
+            "all processes were stopped"
+        )

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -109,46 +110,48 @@ class FastPath:
                 return bare.dataset, bare.route.key_from(match.groupdict()), "data"
         return None
 
-    def _principal(self, authorization: bytes | None) -> str | None:
-        """The caller's name for one of the service's own tokens (or the open API), else None:
-        the request goes to Litestar, which answers 401 or verifies a JWT."""
+    def _caller(self, remembered_as: bytes, token_of: Callable[[], str | None]) -> str | None:
+        """The caller's name when the token `token_of` reads from the request is one of the
+        service's own (or the API is open), else None: the request goes to Litestar, which
+        answers 401 or verifies a JWT. Names are remembered by `remembered_as` (the header, and
+        for a mirror its instance): tokens do not change while the process runs."""
         if self._tokens.open:
             return ANONYMOUS.name
-        if authorization is None:
-            return None
-        known = self._principals.get(authorization)
+        known = self._principals.get(remembered_as)
         if known is not None:
             return known
-        scheme, _, token = authorization.decode("latin-1").partition(" ")
-        if scheme.lower() != "bearer" or "." in token:  # JWTs: verified (and timed) by Litestar
-            return None
-        principal = self._tokens.authenticate(token.strip())
-        if principal is None:
-            return None
-        if len(self._principals) < 1024:  # tokens do not change while the process runs
-            self._principals[authorization] = principal.name
-        return principal.name
-
-    def _mirror_principal(self, instance: str, authorization: bytes | None) -> str | None:
-        """The caller's name for a gateway token sent in the mirror's library scheme, else None
-        (Litestar answers the 401 in the upstream's shape, or verifies a JWT)."""
-        if self._tokens.open:
-            return ANONYMOUS.name
-        mirror = self._mirrors.get(instance)
-        if authorization is None or mirror is None:
-            return None
-        known = self._principals.get(instance.encode() + b"\n" + authorization)
-        if known is not None:
-            return known
-        token = mirror.token(authorization.decode("latin-1"))
-        if not token or "." in token:
+        token = token_of()
+        if not token or "." in token:  # JWTs: verified (and timed) by Litestar
             return None
         principal = self._tokens.authenticate(token)
         if principal is None:
             return None
         if len(self._principals) < 1024:
-            self._principals[instance.encode() + b"\n" + authorization] = principal.name
+            self._principals[remembered_as] = principal.name
         return principal.name
+
+    def _principal(self, authorization: bytes | None) -> str | None:
+        """The caller of a snapshot or bare route: a bearer token."""
+
+        def bearer() -> str | None:
+            if authorization is None:
+                return None
+            scheme, _, token = authorization.decode("latin-1").partition(" ")
+            return token.strip() if scheme.lower() == "bearer" else None
+
+        return self._caller(authorization or b"", bearer)
+
+    def _mirror_principal(self, instance: str, authorization: bytes | None) -> str | None:
+        """The caller of a mirror route: a gateway token in the mirror's library scheme."""
+        mirror = self._mirrors.get(instance)
+        if mirror is None:
+            return None
+        if authorization is None:
+            return self._caller(b"", lambda: None)
+        return self._caller(
+            instance.encode() + b"\n" + authorization,
+            lambda: mirror.token(authorization.decode("latin-1")),
+        )
 
     def _mirror_hit(
         self, scope: Any, path: str, authorization: bytes | None, condition: str | None

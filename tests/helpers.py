@@ -246,3 +246,16 @@ def access_lines(caplog: pytest.LogCaptureFixture, request_id: str, count: int =
 
     found: list[str] = wait_for(lines, timeout=10)
     return found
+
+
+CHROMIUM = Path("/usr/bin/chromium")  # Debian's package, installed by .ci/run
+CHROMIUM_ARGS = [  # headless, and nothing of its own on the (closed) network
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]

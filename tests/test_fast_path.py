@@ -51,6 +51,21 @@ def _normalized(response: httpx.Response) -> tuple[int, list[tuple[bytes, bytes]
     return response.status_code, headers, body
 
 
+def _same_on_both_paths(
+    fast: Gateway, slow: Gateway, cases: list[tuple[str, dict[str, str]]]
+) -> list[tuple[int, list[tuple[bytes, bytes]], bytes]]:
+    """Each case asked of both gateways gives the same normalized answer; the last case's."""
+    answers = []
+    for path, headers in cases:
+        sent = {**headers, "X-Request-ID": "same-id-on-both-paths"}
+        for _ in range(5):  # the two requests may straddle a second (Age, max-age)
+            answers = [_normalized(g.http.get(path, headers=sent)) for g in (fast, slow)]
+            if answers[0] == answers[1]:
+                break
+        assert answers[0] == answers[1], (path, headers)
+    return answers
+
+
 def test_hits_304s_and_refusals_are_the_same_on_both_paths(
     start_gateway: StartGateway, every_dataset_config: MakeConfig, tmp_path: Path
 ) -> None:
@@ -81,13 +96,7 @@ def test_hits_304s_and_refusals_are_the_same_on_both_paths(
         (f"/api/v1/snapshots/{PD}/PSCH002", {"Authorization": "Bearer snp_unknown"}),
     ]
     before = _fast_answers(fast)
-    for path, headers in cases:
-        sent = {**headers, "X-Request-ID": "same-id-on-both-paths"}
-        for _ in range(5):  # the two requests may straddle a second (Age, max-age)
-            answers = [_normalized(g.http.get(path, headers=sent)) for g in (fast, slow)]
-            if answers[0] == answers[1]:
-                break
-        assert answers[0] == answers[1], (path, headers)
+    _same_on_both_paths(fast, slow, cases)
     # Six cases are hits or 304s; the fast path answered them unless a refresh stored by the
     # other gateway's worker had just invalidated the entry (then Litestar loaded it again).
     assert _fast_answers(fast) - before >= 3
@@ -188,13 +197,7 @@ def test_mirror_hits_and_304s_are_the_same_on_both_paths(
         (repo, {**github, "Host": "elsewhere.test"}),  # other links: composed again
     ]
     before = _fast_answers(fast)
-    for path, headers in cases:
-        sent = {**headers, "X-Request-ID": "same-id-on-both-paths"}
-        for _ in range(5):  # the two requests may straddle a second (Age, max-age)
-            answers = [_normalized(g.http.get(path, headers=sent)) for g in (fast, slow)]
-            if answers[0] == answers[1]:
-                break
-        assert answers[0] == answers[1], (path, headers)
+    answers = _same_on_both_paths(fast, slow, cases)
     assert answers[0][0] == 200
     assert b"elsewhere.test" in answers[0][2]  # links follow the Host the caller used
     # Four cases are remembered hits or 304s (unless a refresh had just superseded one).

@@ -13,12 +13,11 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import expect, sync_playwright
 
-from helpers import Gateway
+from helpers import CHROMIUM, CHROMIUM_ARGS, Gateway
 from snapshots.api.docs import ASSETS_DIR
 from snapshots.config import JobsConfig
 
 StartGateway = Callable[[JobsConfig], Gateway]
-CHROMIUM = Path("/usr/bin/chromium")
 PAGES = ("/schema", "/schema/redoc", "/schema/swagger")
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css"}
 # Operations of several routes, as their summaries read in the OpenAPI document.
@@ -28,17 +27,7 @@ SUMMARIES = (
     "Force a refresh of a key (the whole rest of the path is the key)",
 )
 # Only the loopback address resolves; a request to any other host fails at once.
-OFFLINE_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
-]
+OFFLINE_ARGS = [*CHROMIUM_ARGS, "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1"]
 
 
 @pytest.fixture

@@ -12,23 +12,20 @@ import psycopg
 import pytest
 from playwright.sync_api import Locator, Page, expect, sync_playwright
 
-from helpers import SIM_TOKEN, Gateway, Simulator, runs_with_outcome, wait_for
+from helpers import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    SIM_TOKEN,
+    Gateway,
+    Simulator,
+    runs_with_outcome,
+    wait_for,
+)
 from snapshots.api.auth import create_token
 from snapshots.config import JobsConfig, load_jobs
 
 StartGateway = Callable[[JobsConfig], Gateway]
 PD = "pagerduty.schedule_users"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Set to a path (e.g. /tmp/status.png) to look at the page as the browser test leaves it.
 SCREENSHOT = os.environ.get("STATUS_PAGE_SCREENSHOT")
 # An upstream error with markup in it: must reach the page as text, never as HTML.

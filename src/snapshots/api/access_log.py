@@ -94,7 +94,7 @@ class AccessLog:
         self._pending: list[Entry] = []
 
     def record(self, scope: Scope, status: int, started: float, request_id: str) -> None:
-        """Note a finished request; it is written at the end of this event-loop turn."""
+        """Note a finished request; it is written with the others of the next FLUSH_SECONDS."""
         if not self._logger.isEnabledFor(logging.INFO):
             return
         state: dict[str, Any] = scope.get("state") or {}

@@ -54,6 +54,22 @@ def _versions_stored(db: psycopg.Connection[Any]) -> int:
     return int(row[0]) if row else 0
 
 
+def _instance_names(url: str) -> dict[str, str]:
+    """The instance name in `snapshots_instance_info` of each process behind `url` (by the
+    request-id prefix of the process that answered), once every process has answered."""
+    instances: dict[str, str] = {}
+
+    def all_scraped() -> bool:
+        response = httpx.get(f"{url}/metrics", timeout=10)
+        assert response.status_code == 200
+        [instance] = INSTANCE_INFO.findall(response.text)
+        instances[_process(response)] = instance
+        return len(instances) == PROCESSES
+
+    wait_for(all_scraped, timeout=30, interval=0.01)
+    return instances
+
+
 def test_each_api_process_serves_reads_and_the_change_feed_reaches_every_hot_cache(
     tmp_path: Path,
     simulator: Simulator,
@@ -95,16 +111,7 @@ def test_each_api_process_serves_reads_and_the_change_feed_reaches_every_hot_cac
 
     # /metrics, answered by either process, names it: two distinct `api-<pid>` instances, the
     # same two processes (by X-Request-Id) that served the reads.
-    instances: dict[str, str] = {}
-
-    def both_scraped() -> bool:
-        response = httpx.get(f"{api.url}/metrics", timeout=10)
-        assert response.status_code == 200
-        [instance] = INSTANCE_INFO.findall(response.text)
-        instances[_process(response)] = instance
-        return len(instances) == PROCESSES
-
-    wait_for(both_scraped, timeout=30, interval=0.01)
+    instances = _instance_names(api.url)
     assert set(instances) == set(reads)
     assert len(set(instances.values())) == PROCESSES
     assert all(re.fullmatch(r"api-\d+", name) for name in instances.values()), instances
@@ -281,16 +288,7 @@ def test_api_processes_keep_distinct_names_under_a_long_instance_name(
     api = run_service(
         config, role="api", name="api", args=("--workers", str(PROCESSES)), SNAPSHOTS_INSTANCE=base
     )
-    instances: dict[str, str] = {}
-
-    def both_scraped() -> bool:
-        response = httpx.get(f"{api.url}/metrics", timeout=10)
-        assert response.status_code == 200
-        [instance] = INSTANCE_INFO.findall(response.text)
-        instances[_process(response)] = instance
-        return len(instances) == PROCESSES
-
-    wait_for(both_scraped, timeout=30, interval=0.01)
+    instances = _instance_names(api.url)
     names = set(instances.values())
     assert len(names) == PROCESSES, instances
     assert all(re.fullmatch(r"a+-\d+", name) and len(name) <= 64 for name in names), names

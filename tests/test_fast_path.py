@@ -51,6 +51,18 @@ def _normalized(response: httpx.Response) -> tuple[int, list[tuple[bytes, bytes]
     return response.status_code, headers, body
 
 
+def _two_gateways(
+    start_gateway: StartGateway, every_dataset_config: MakeConfig, tmp_path: Path
+) -> tuple[Gateway, Gateway, str]:
+    """Two gateways on one database, the fast path on and off, and a reader token for both."""
+    tokens = tmp_path / "tokens"
+    reader = create_token(tokens, "bot", "reader")
+    api = f'tokens_file = "{tokens}"'
+    fast = start_gateway(every_dataset_config(api=api))
+    slow = start_gateway(every_dataset_config(api=f"{api}\nfast_path = false"))
+    return fast, slow, reader
+
+
 def _same_on_both_paths(
     fast: Gateway, slow: Gateway, cases: list[tuple[str, dict[str, str]]]
 ) -> list[tuple[int, list[tuple[bytes, bytes]], bytes]]:
@@ -69,11 +81,7 @@ def _same_on_both_paths(
 def test_hits_304s_and_refusals_are_the_same_on_both_paths(
     start_gateway: StartGateway, every_dataset_config: MakeConfig, tmp_path: Path
 ) -> None:
-    tokens = tmp_path / "tokens"
-    reader = create_token(tokens, "bot", "reader")
-    api = f'tokens_file = "{tokens}"'
-    fast = start_gateway(every_dataset_config(api=api))
-    slow = start_gateway(every_dataset_config(api=f"{api}\nfast_path = false"))
+    fast, slow, reader = _two_gateways(start_gateway, every_dataset_config, tmp_path)
     auth = {"Authorization": f"Bearer {reader}"}
     for gateway in (fast, slow):  # fetched once, then in each process's hot cache
         for path in (
@@ -137,11 +145,7 @@ def test_both_paths_write_the_same_access_line(
 ) -> None:
     """A hit, a 304 and a refusal give the same access-log line (time and duration aside)
     whether the fast path or Litestar answered, naming the token, never quoting it."""
-    tokens = tmp_path / "tokens"
-    reader = create_token(tokens, "bot", "reader")
-    api = f'tokens_file = "{tokens}"'
-    fast = start_gateway(every_dataset_config(api=api))
-    slow = start_gateway(every_dataset_config(api=f"{api}\nfast_path = false"))
+    fast, slow, reader = _two_gateways(start_gateway, every_dataset_config, tmp_path)
     auth = {"Authorization": f"Bearer {reader}"}
     path = f"/api/v1/snapshots/{PD}/PSCH003"
     for gateway in (fast, slow):
@@ -172,11 +176,7 @@ def test_mirror_hits_and_304s_are_the_same_on_both_paths(
     """A mirror answer composed once is repeated by the fast path while its snapshots stay
     current: the same bytes as the mirror handler's (links built from the same Host), and
     refusals still come from the handler in the upstream's shape."""
-    tokens = tmp_path / "tokens"
-    reader = create_token(tokens, "bot", "reader")
-    api = f'tokens_file = "{tokens}"'
-    fast = start_gateway(every_dataset_config(api=api))
-    slow = start_gateway(every_dataset_config(api=f"{api}\nfast_path = false"))
+    fast, slow, reader = _two_gateways(start_gateway, every_dataset_config, tmp_path)
     github = {"Authorization": f"token {reader}", "Host": "gateway.test"}
     jira = {"Authorization": f"Bearer {reader}", "Host": "gateway.test"}
     repo = "/mirror/github/repos/acme/repo-01"
@@ -230,11 +230,7 @@ def test_a_repeated_authorization_header_is_judged_as_litestar_judges_it(
 ) -> None:
     """Two Authorization headers, an unknown token first and a good one second: Litestar reads
     the first (401); the fast path must not answer a hit on the strength of the second."""
-    tokens = tmp_path / "tokens"
-    reader = create_token(tokens, "bot", "reader")
-    api = f'tokens_file = "{tokens}"'
-    fast = start_gateway(every_dataset_config(api=api))
-    slow = start_gateway(every_dataset_config(api=f"{api}\nfast_path = false"))
+    fast, slow, reader = _two_gateways(start_gateway, every_dataset_config, tmp_path)
     snapshot = f"/api/v1/snapshots/{PD}/PSCH002"
     repo = "/mirror/github/repos/acme/repo-01"
     cases = [

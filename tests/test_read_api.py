@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import socket
+import time
 from collections.abc import Callable
 from datetime import datetime
 from email.utils import parsedate_to_datetime
@@ -312,3 +314,18 @@ def test_errors_are_json_with_a_code_and_no_trace(
     assert response.status_code == status
     assert response.json()["error"]["code"] == code
     assert "Traceback" not in response.text
+
+
+def test_an_idle_keep_alive_connection_outlives_a_clients_idle_expiry(
+    start_gateway: StartGateway, config: Callable[..., JobsConfig]
+) -> None:
+    """The server is not the side that closes an idle connection first: httpx keeps one for
+    5 s (load balancers for 60 s); a server closing at the same moment races the client's next
+    request on it, which then fails with "Server disconnected without sending a response"."""
+    gateway = start_gateway(config())
+    request = b"GET /healthz HTTP/1.1\r\nHost: gateway.test\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", gateway.server.port), timeout=10) as sock:
+        for pause in (0.0, 6.5):  # the second request after longer than httpx's expiry
+            time.sleep(pause)
+            sock.sendall(request)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200 "), pause

@@ -11,10 +11,24 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+KEEP_ALIVE_SECONDS = 75
+"""How long an idle HTTP/1.1 connection stays open. uvicorn's default (5 s) equals httpx's own
+idle expiry, and is below load balancers' (60 s): the server closing first races the client's
+next request on the connection, which then fails with no answer. Longer than the clients', the
+client closes first and nothing is lost."""
 
-def uvicorn_config(app: Any, host: str, port: int) -> uvicorn.Config:
+
+def uvicorn_config(app: Any, host: str, port: int, **settings: Any) -> uvicorn.Config:
+    """The service's uvicorn settings (`settings` adds to them, e.g. `workers`)."""
     return uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on"
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="on",
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
+        **settings,
     )
 
 
@@ -69,16 +83,7 @@ def supervise(app: str, workers: int, host: str, port: int) -> None:
     its app or lifespan failed, and every restart would fail alike) uvicorn stops them all and
     returns as if asked to; this raises ProcessesFailed instead, so the command exits non-zero.
     """
-    config = uvicorn.Config(
-        app,
-        factory=True,
-        workers=workers,
-        host=host,
-        port=port,
-        log_level="warning",
-        access_log=False,
-        lifespan="on",
-    )
+    config = uvicorn_config(app, host, port, factory=True, workers=workers)
     supervisor = Multiprocess(config, sockets=[config.bind_socket()])
     supervisor.run()
     failed = [

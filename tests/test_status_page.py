@@ -216,9 +216,13 @@ def test_browser_in_token_mode_asks_for_a_token_shows_the_data_and_refreshes_as_
             page.reload()  # the token is kept for the session
             expect(row.locator("td.error")).to_have_text(UPSTREAM_ERROR)
 
+            on_screen = page.locator("body").get_attribute("data-loads")
             field.fill(operator)
             show.click()
-            expect(answer).to_be_empty()  # the page re-rendered with the new token
+            # The page re-rendered with the new token: a click on the old table's button would
+            # have its answer replaced by the new table.
+            expect(page.locator("body")).not_to_have_attribute("data-loads", on_screen or "")
+            expect(answer).to_be_empty()
             row.get_by_role("button", name="Refresh").click()
             expect(answer).to_contain_text("started")
 

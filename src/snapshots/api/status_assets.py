@@ -200,6 +200,7 @@ SCRIPT = """
       document.getElementById("providers").replaceChildren(providersTable(data[2]));
       document.getElementById("data").hidden = false;
       document.getElementById("updated").textContent = new Date().toISOString().slice(0, 19).replace("T", " ") + " UTC";
+      document.body.dataset.loads = String(mine);  // which load is on screen (tests wait on it)
       say("", false);
       schedule();
     }).catch(function (error) {

@@ -71,11 +71,28 @@ def test_lines_are_what_structlog_renders(fmt: str, output: Output) -> None:
     output.use(fmt)
     _log_with_structlog(ENTRIES)
     expected = [_TIMESTAMP.sub("T", line) for line in output.lines()]
-    ours = [_TIMESTAMP.sub("T", RENDERERS[fmt](entry)) for entry in ENTRIES]
+    ours = [_TIMESTAMP.sub("T", line) for line in RENDERERS[fmt](ENTRIES)]
     assert ours == expected
     assert len(expected) == len(ENTRIES)
     assert all(SECRET not in line for line in ours)
     assert sum(line.count("***") for line in ours) == 2  # the path and the request id
+
+
+@pytest.mark.parametrize("fmt", ["console", "json"])
+def test_a_secret_registered_later_is_redacted_in_lines_rendered_before(
+    fmt: str, output: Output
+) -> None:
+    """Recurring fields are rendered once and remembered; a secret registered afterwards (a
+    token file reloaded, a provider added) must still be redacted from the next lines."""
+    output.use(fmt)
+    late = f"snp_registered-after-the-first-line-{fmt}"  # registered secrets stay registered
+    entry: Entry = (1_765_000_000_000_001, "GET", f"/mirror/x/{late}", 200, 0.5, "id-1", late)
+    assert late in RENDERERS[fmt]([entry])[0]  # not a secret yet: logged as it is
+    register_secret(late)
+    assert late not in RENDERERS[fmt]([entry])[0]
+    first, remembered = RENDERERS[fmt]([entry, entry])  # the second from the remembered fields
+    assert remembered == first
+    assert first.count("***") == 2
 
 
 @pytest.mark.parametrize(
@@ -85,7 +102,7 @@ def test_timestamps_are_structlogs_iso_utc(microseconds: int) -> None:
     """TimeStamper writes `datetime.now(UTC).isoformat()` with `Z` (no fraction when zero)."""
     instant = datetime.fromtimestamp(0, UTC) + timedelta(microseconds=microseconds)
     assert timestamp(microseconds) == instant.isoformat().replace("+00:00", "Z")
-    assert RENDERERS["console"]((microseconds, *ENTRIES[0][1:])).startswith(
+    assert RENDERERS["console"]([(microseconds, *ENTRIES[0][1:])])[0].startswith(
         f"{timestamp(microseconds)} [info     ] request "
     )
 

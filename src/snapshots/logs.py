@@ -27,6 +27,12 @@ def register_secret(value: str) -> None:
             _longest_first = tuple(sorted(_secrets, key=len, reverse=True))
 
 
+def secrets_generation() -> tuple[str, ...]:
+    """A value that is replaced (not equal by identity) whenever a secret is registered: what a
+    cache of redacted text compares to know it is still redacted as `redact` would now."""
+    return _longest_first
+
+
 def redact(text: str) -> str:
     """`text` with every registered secret replaced by ***. Every log field passes here, so it
     reads a tuple replaced whole on registration: no lock and no sort per call."""

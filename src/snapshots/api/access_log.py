@@ -23,7 +23,7 @@ from typing import Any
 
 from litestar.types import Scope
 
-from snapshots.logs import log_format, redact
+from snapshots.logs import log_format, redact, secrets_generation
 
 LOGGER = "snapshots.access"
 EVENT = "request"
@@ -45,6 +45,10 @@ def _console_value(value: str | None) -> str:
     return repr(value) if _QUOTED(value) else value
 
 
+def _json_string(value: str | None) -> str:
+    return "null" if value is None else _quote(redact(value))
+
+
 @functools.lru_cache(maxsize=4)
 def _second(second: int) -> str:
     return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
@@ -57,33 +61,77 @@ def timestamp(microseconds: int) -> str:
     return f"{_second(second)}.{fraction:06d}Z" if fraction else f"{_second(second)}Z"
 
 
-def render_console(entry: Entry) -> str:
-    """The line structlog's ConsoleRenderer (no colours, sorted keys) gives for the request."""
-    at, method, path, status, duration_ms, request_id, token = entry
-    return (
-        f"{timestamp(at)} [info     ] {EVENT:<30} [{LOGGER}] "
-        f"duration_ms={duration_ms!r} method={_console_value(method)} path={_console_value(path)} "
-        f"request_id={_console_value(request_id)} status={status!r} token={_console_value(token)}"
-    )
+MEMO_SIZE = 4096
 
 
-def _json_string(value: str | None) -> str:
-    return "null" if value is None else _quote(redact(value))
+class _Fields:
+    """The rendered `method` and `path` fields, and `token`, of the (method, path, token)
+    triples seen lately: a busy service logs the same few thousand again and again, so each
+    is redacted and quoted once, not on every line. Forgotten whole when a secret is
+    registered (the text was redacted without it) and when `MEMO_SIZE` triples are held."""
+
+    def __init__(self, value: Callable[[str | None], str], head: str, tail: str) -> None:
+        self._value = value
+        self._head = head  # "{method}{head}{path}": the text between the two values
+        self._tail = tail  # the text before the token's value
+        self._memo: dict[tuple[str, str, str | None], tuple[str, str]] = {}
+        self._secrets = secrets_generation()
+
+    def memo(self) -> dict[tuple[str, str, str | None], tuple[str, str]]:
+        """The memo, emptied first if it may hold text redacted without a newer secret."""
+        if self._secrets is not secrets_generation() or len(self._memo) >= MEMO_SIZE:
+            self._memo = {}
+            self._secrets = secrets_generation()
+        return self._memo
+
+    def render(self, method: str, path: str, token: str | None) -> tuple[str, str]:
+        """(method and path, token) as they appear in a line; kept for the next lines."""
+        fields = (
+            f"{self._value(method)}{self._head}{self._value(path)}",
+            f"{self._tail}{self._value(token)}",
+        )
+        self._memo[method, path, token] = fields
+        return fields
 
 
-def render_json(entry: Entry) -> str:
-    """The line structlog's JSONRenderer (`json.dumps`) gives for the request, fields in the
+_CONSOLE = _Fields(_console_value, " path=", " token=")
+_JSON = _Fields(_json_string, ', "path": ', ', "token": ')
+_CONSOLE_HEAD = f" [info     ] {EVENT:<30} [{LOGGER}] duration_ms="
+_JSON_TAIL = f', "event": "{EVENT}", "level": "info", "logger": "{LOGGER}", "timestamp": "'
+
+
+def render_console(entries: list[Entry]) -> list[str]:
+    """The lines structlog's ConsoleRenderer (no colours, sorted keys) gives for the requests."""
+    memo = _CONSOLE.memo()
+    lines = []
+    for at, method, path, status, duration_ms, request_id, token in entries:
+        fields = memo.get((method, path, token)) or _CONSOLE.render(method, path, token)
+        lines.append(
+            f"{timestamp(at)}{_CONSOLE_HEAD}{duration_ms!r} method={fields[0]} "
+            f"request_id={_console_value(request_id)} status={status!r}{fields[1]}"
+        )
+    return lines
+
+
+def render_json(entries: list[Entry]) -> list[str]:
+    """The lines structlog's JSONRenderer (`json.dumps`) gives for the requests, fields in the
     event's order; strings quoted by json's own C escaper."""
-    at, method, path, status, duration_ms, request_id, token = entry
-    return (
-        f'{{"method": {_json_string(method)}, "path": {_json_string(path)}, "status": {status!r}, '
-        f'"duration_ms": {duration_ms!r}, "request_id": {_json_string(request_id)}, '
-        f'"token": {_json_string(token)}, "event": "{EVENT}", "level": "info", '
-        f'"logger": "{LOGGER}", "timestamp": "{timestamp(at)}"}}'
-    )
+    memo = _JSON.memo()
+    lines = []
+    for at, method, path, status, duration_ms, request_id, token in entries:
+        fields = memo.get((method, path, token)) or _JSON.render(method, path, token)
+        lines.append(
+            f'{{"method": {fields[0]}, "status": {status!r}, '
+            f'"duration_ms": {duration_ms!r}, "request_id": {_json_string(request_id)}'
+            f'{fields[1]}{_JSON_TAIL}{timestamp(at)}"}}'
+        )
+    return lines
 
 
-RENDERERS: dict[str, Callable[[Entry], str]] = {"console": render_console, "json": render_json}
+RENDERERS: dict[str, Callable[[list[Entry]], list[str]]] = {
+    "console": render_console,
+    "json": render_json,
+}
 
 
 class AccessLog:
@@ -122,8 +170,7 @@ class AccessLog:
         pending, self._pending = self._pending, []
         if not pending:
             return
-        render = RENDERERS[log_format()]
-        text = "\n".join([render(entry) for entry in pending])
+        text = "\n".join(RENDERERS[log_format()](pending))
         record = self._logger.makeRecord(LOGGER, logging.INFO, __file__, 0, text, (), None)
         record.rendered = text  # the formatter writes it as it is (see snapshots.logs)
         self._logger.handle(record)

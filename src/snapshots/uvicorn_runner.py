@@ -11,6 +11,8 @@ import uvicorn
 from uvicorn.config import STARTUP_FAILURE
 from uvicorn.supervisors import Multiprocess
 
+from snapshots.http_writes import JoinedWritesProtocol
+
 KEEP_ALIVE_SECONDS = 75
 """How long an idle HTTP/1.1 connection stays open. uvicorn's default (5 s) equals httpx's own
 idle expiry, and is below load balancers' (60 s): the server closing first races the client's
@@ -19,11 +21,13 @@ client closes first and nothing is lost."""
 
 
 def uvicorn_config(app: Any, host: str, port: int, **settings: Any) -> uvicorn.Config:
-    """The service's uvicorn settings (`settings` adds to them, e.g. `workers`)."""
+    """The service's uvicorn settings (`settings` adds to them, e.g. `workers`): a response
+    leaves in one write (`JoinedWritesProtocol`)."""
     return uvicorn.Config(
         app,
         host=host,
         port=port,
+        http=JoinedWritesProtocol,
         log_level="warning",
         access_log=False,
         lifespan="on",

@@ -1,7 +1,7 @@
 """The baselines of bench/read_path.py, each in a process of its own on uvicorn with the same
-settings as the service: `bare` is a Litestar app with one no-op route and no middleware (the
-framework's cheapest route), `raw` a bare ASGI callable answering fixed bytes (the limit of the
-server and the load generator)."""
+settings as the service (`uvicorn_config`: one write per response, the same keep-alive): `bare`
+is a Litestar app with one no-op route and no middleware (the framework's cheapest route), `raw`
+a bare ASGI callable answering fixed bytes (the limit of the server and the load generator)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from typing import Any
 
 import uvicorn
 from litestar import Litestar, get
+
+from snapshots.uvicorn_runner import uvicorn_config
 
 BODY = b'{"ok":true}'
 
@@ -37,7 +39,7 @@ async def raw(scope: dict[str, Any], receive: Any, send: Any) -> None:
 def main() -> None:
     kind, port = sys.argv[1], int(sys.argv[2])
     app: Any = Litestar(route_handlers=[noop]) if kind == "bare" else raw
-    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
+    uvicorn.Server(uvicorn_config(app, "127.0.0.1", port)).run()  # the service's own settings
 
 
 if __name__ == "__main__":

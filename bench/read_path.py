@@ -8,9 +8,12 @@ route (`/api/v1/pagerduty/schedules/{id}/users`), qontract-api's escalation-poli
 from several snapshots), a mirror route, and a miss-then-hit
 (a key never read before: one cold fetch, then hits). Rounds are interleaved; each round's
 throughputs are divided by that round's baselines, and the medians of those ratios reported
-(with the median throughputs).
+(with the median throughputs, and each round's ratio). Rounds are many and short (10 of 3 s
+each by default): a small shared machine's speed moves by 10-40% from one second to the next,
+so a few long rounds compare a quiet spell of one scenario with a busy spell of its baseline,
+where the median of many short rounds is not moved by a few busy spells.
 
-Run: python bench/read_path.py [--seconds 10] [--connections 32] [--rounds 3]
+Run: python bench/read_path.py [--seconds 3] [--connections 32] [--rounds 10]
 Uses wrk when installed (apt-get install wrk); otherwise a Python load generator, which is
 slower than the server and so understates the differences. Prints the ratios last.
 Targets (issue 18): hot read and 304 at least 1.2x the bare Litestar no-op.
@@ -40,9 +43,11 @@ from _harness import database, free_port, process, python
 
 from snapshots.api.auth import create_token
 from snapshots.simulator import create_simulator_app
+from snapshots.simulator.pagerduty_data import SCHEDULE_COUNT
 from snapshots.uvicorn_runner import start_in_thread
 
 SNAPSHOT = "/api/v1/snapshots/pagerduty.schedule_users/PSCH004"
+FIRST_FRESH = 10
 
 
 @dataclass(frozen=True)
@@ -137,10 +142,10 @@ def _config(simulator_url: str, tokens: Path, access_log: bool) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--seconds", type=int, default=3, help="of each scenario in a round")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument(
-        "--rounds", type=int, default=3, help="scenarios interleaved; medians reported"
+        "--rounds", type=int, default=10, help="scenarios interleaved; medians reported"
     )
     parser.add_argument(
         "--no-access-log", action="store_true", help="the service without its access log"
@@ -148,6 +153,9 @@ def main() -> None:
     args = parser.parse_args()
     runner = run_wrk if shutil.which("wrk") else run_python
     simulator = start_in_thread(create_simulator_app())
+    # a schedule never read before for each round's miss-then-hit (PSCH010 on)
+    schedules = {"schedules": max(SCHEDULE_COUNT, FIRST_FRESH + args.rounds)}
+    httpx.put(f"{simulator.url}/_sim/size", json=schedules).raise_for_status()
     with tempfile.TemporaryDirectory() as tmp, database() as url, contextlib.ExitStack() as stack:
         tokens = Path(tmp) / "tokens"
         token = create_token(tokens, "bench", "reader")
@@ -187,7 +195,7 @@ def main() -> None:
         ]
         rounds = []
         for number in range(args.rounds):
-            fresh = f"PSCH{10 + number:03d}"  # never read before this round
+            fresh = f"PSCH{FIRST_FRESH + number:03d}"  # never read before this round
             rounds.append(
                 [
                     runner(n, u.format(key=fresh), args.seconds, args.connections, tag, token)
@@ -223,6 +231,15 @@ def main() -> None:
     for r, (to_bare, to_raw) in zip(results[2:], ratios[2:], strict=True):
         target = " (target >= 1.20)" if r.name in ("hot snapshot read", "304 Not Modified") else ""
         print(f"{r.name:<20} / bare Litestar = {to_bare:.2f}{target}   / raw ASGI = {to_raw:.2f}")
+    print(
+        "each round / bare Litestar: "
+        + "; ".join(
+            f"{name} "
+            + " ".join(f"{r[i].requests_per_second / r[0].requests_per_second:.2f}" for r in rounds)
+            for i, (name, _, _) in enumerate(scenarios)
+            if i >= 2
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -290,3 +290,41 @@ def test_a_mirror_answer_without_host_is_remembered_per_local_address(
         assert f"127.0.0.2:{port}".encode() in ask("127.0.0.2")
     finally:
         gateway.stop()
+
+
+def test_an_answer_built_for_one_age_is_not_given_at_another(
+    start_gateway: StartGateway, every_dataset_config: MakeConfig, tmp_path: Path
+) -> None:
+    """Reads of a hot key in the same millisecond share one built answer; later reads (both
+    paths) say the age they are read at, in the body and in `Age`/`Cache-Control`."""
+    fast, slow, reader = _two_gateways(start_gateway, every_dataset_config, tmp_path)
+    auth = {"Authorization": f"Bearer {reader}"}
+    path = "/api/v1/pagerduty/schedules/PSCH003/users"
+    envelope = f"/api/v1/snapshots/{PD}/PSCH003"
+    for gateway in (fast, slow):
+        for _ in range(2):  # fetched, then from the hot cache
+            assert gateway.http.get(envelope, headers=auth).status_code == 200
+
+    def read(gateway: Gateway) -> tuple[float, int, int]:
+        response = gateway.http.get(envelope, headers=auth)
+        max_age = int(response.headers["Cache-Control"].split("max-age=")[1].split(",")[0])
+        return response.json()["freshness"]["age_seconds"], int(response.headers["Age"]), max_age
+
+    for gateway in (fast, slow):
+        assert gateway.http.get(path, headers=auth).status_code == 200  # the bare route's kind
+        first = [read(gateway) for _ in range(20)]
+
+        def moved_on(
+            g: Gateway = gateway, since: float = first[-1][0]
+        ) -> tuple[float, int, int] | None:
+            """The next read once its age is 2 s past `since` (or started again: a refresh
+            stored meanwhile makes a new version), None before."""
+            now = read(g)
+            return now if now[0] >= since + 2 or now[0] < since else None
+
+        later = wait_for(moved_on, timeout=5)  # a frozen answer never moves on
+        if later[0] < first[-1][0]:
+            continue
+        assert later[1] >= first[-1][1] + 2  # Age went with it
+        assert later[2] <= first[-1][2] - 2  # and the TTL left went down
+        assert all(abs(body - age) < 1.001 for body, age, _ in [*first, later])

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -42,6 +42,9 @@ class CachedSnapshot:
     envelope_tail: bytes  # ,"next_refresh_at":..,"last_error":..},"version":N}
     static_headers: tuple[tuple[bytes, bytes], ...]  # ETag, Last-Modified, X-Snapshot-Version
     verified_timestamp: float  # verified_at as POSIX time: cheaper than datetimes on every read
+    answers: dict[str, Any] = field(default_factory=dict, init=False, compare=False, repr=False)
+    """The last answer built for each body kind, with the age it was built for: the many reads
+    of a hot key within one millisecond get the same bytes (see `SnapshotReader.answer`)."""
 
     @classmethod
     def of(cls, latest: Latest, ttl_seconds: float) -> CachedSnapshot:
@@ -100,7 +103,8 @@ class CachedSnapshot:
 
     @property
     def size(self) -> int:
-        return len(self.envelope_head) + len(self.payload) + 512
+        """Bytes held for the entry, with the one built envelope `answers` may keep beside it."""
+        return 2 * len(self.envelope_head) + len(self.payload) + 1024
 
 
 class SnapshotCache:

@@ -38,6 +38,7 @@ _ROUTES = ("/api/v1/snapshots/", "/api/v1/latest/")
 _MIRROR = "/mirror/"
 _JSON = (b"content-type", b"application/json")
 _PARAMETER = re.compile(r"\{(\w+):str\}")
+TARGETS = 4096
 
 
 @dataclass(frozen=True)
@@ -93,9 +94,21 @@ class FastPath:
         self._tokens = tokens
         self._access_log = access_log
         self._principals: dict[bytes, str] = {}  # authorization header -> principal name
+        self._targets: dict[str, tuple[str, str, Body] | None] = {}  # path -> its target
 
     def _target(self, path: str) -> tuple[str, str, Body] | None:
-        """(dataset, key, body) of a snapshot route or a bare route, or None."""
+        """(dataset, key, body) of a snapshot route or a bare route, or None; remembered per
+        path (the routes do not change while the process runs; at most `TARGETS` paths)."""
+        try:
+            return self._targets[path]
+        except KeyError:
+            pass
+        if len(self._targets) >= TARGETS:
+            self._targets.clear()
+        target = self._targets[path] = self._parse(path)
+        return target
+
+    def _parse(self, path: str) -> tuple[str, str, Body] | None:
         if path.startswith(_ROUTES):
             latest = path.startswith("/api/v1/latest/")
             rest = path[len("/api/v1/latest/") :] if latest else path[len("/api/v1/snapshots/") :]

@@ -138,3 +138,21 @@ def test_a_response_to_connection_close_is_written_before_the_close(
     )
     assert received.startswith(b"HTTP/1.1 200 OK\r\n")
     assert received.endswith(b"answer to /bye")
+
+
+def test_a_client_that_half_closes_after_its_request_gets_the_answer(
+    server: BackgroundServer,
+) -> None:
+    """`printf 'GET ...' | nc`: the request, then SHUT_WR. The end-of-turn flush comes after
+    the poll that sees the FIN, when the transport is closing; held writes go out on EOF first
+    (found by outside testing: 5 of 50 answered before)."""
+    answered = 0
+    for number in range(50):
+        with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+            sock.sendall(f"GET /h{number} HTTP/1.1\r\nHost: t\r\n\r\n".encode())
+            sock.shutdown(socket.SHUT_WR)
+            received = b""
+            while chunk := sock.recv(65536):
+                received += chunk
+        answered += received.endswith(f"answer to /h{number}".encode())
+    assert answered == 50

@@ -9,7 +9,8 @@ that turn, so a response sent in one go (every Litestar response, every fast-pat
 leaves in one write. What is written later (a streamed body's next part, an interim
 `100 Continue`) still leaves at the end of the turn it was written in: no answer waits for
 another. Past `FLUSH_BYTES` the held bytes are written at once, so uvicorn's flow control sees
-the socket's buffer as before.
+the socket's buffer as before, and when the client half-closes they are written before the
+transport closes (the end of the turn would come too late).
 
 uvicorn has no setting for this: its h11, httptools and zttp protocols each write per ASGI
 message.
@@ -102,7 +103,16 @@ class JoinedWrites(asyncio.Transport):
 
 
 class JoinedWritesProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol, writing through `JoinedWrites`."""
+    """uvicorn's httptools protocol, writing through `JoinedWrites` (flushed on the client's
+    EOF too)."""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(JoinedWrites(transport, self.loop))
+
+    def eof_received(self) -> None:
+        # The client half-closed: the transport closes once this returns, and drops what is
+        # written to it later. The end of the turn the held bytes wait for comes after this
+        # (the event loop polls the socket before it), so write them now, as uvicorn did.
+        if isinstance(self.transport, JoinedWrites):
+            self.transport.flush()
+        super().eof_received()

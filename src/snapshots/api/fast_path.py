@@ -1,4 +1,4 @@
-"""The fast path: a hit answered in front of Litestar's routing.
+"""The fast path: a hit answered in front of Litestar (`GatewayApp` asks it first).
 
 - `GET /api/v1/snapshots/{dataset}/{key}`, `/api/v1/latest/{dataset}/{key}` and each
   instance's bare routes (the seed's shape: `/api/v1/pagerduty/schedules/{id}/users`), without

@@ -12,7 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from snapshots.api.cache import CachedSnapshot
-from snapshots_client.http_caching import etag_matches, freshness_headers, http_date, quoted_etag
+from snapshots_client.http_caching import (
+    etag_matches,
+    freshness_header_bytes,
+    http_date,
+    quoted_etag,
+)
 
 AnswerKey = tuple[bytes, ...]
 """What a composed answer depends on besides its parts: scheme, Host, root path, path and query
@@ -48,9 +53,9 @@ class ComposedAnswer:
     parts is still the current snapshot of its key."""
 
     body: bytes
-    extra_headers: tuple[tuple[str, str], ...]
     etag: str
-    last_modified: str | None
+    version_headers: tuple[tuple[bytes, bytes], ...]  # ETag and Last-Modified, as sent
+    extra_headers: tuple[tuple[bytes, bytes], ...]  # the caller's (e.g. Link), as sent
     parts: tuple[CachedSnapshot, ...]
 
     @classmethod
@@ -62,12 +67,19 @@ class ComposedAnswer:
         digest = hashlib.sha256(body)
         for name, value in sorted((extra_headers or {}).items()):
             digest.update(f"\n{name}: {value}".encode())
+        etag = quoted_etag(digest.hexdigest())
+        version = [(b"etag", etag.encode("latin-1"))]
         newest = max((entry.fetched_at for entry in parts), default=None)
+        if newest is not None:
+            version.append((b"last-modified", http_date(newest).encode("latin-1")))
         return cls(
             body=body,
-            extra_headers=tuple((extra_headers or {}).items()),
-            etag=quoted_etag(digest.hexdigest()),
-            last_modified=http_date(newest) if newest is not None else None,
+            etag=etag,
+            version_headers=tuple(version),
+            extra_headers=tuple(
+                (name.encode("latin-1"), value.encode("latin-1"))
+                for name, value in (extra_headers or {}).items()
+            ),
             parts=tuple(parts),
         )
 
@@ -85,11 +97,11 @@ class ComposedAnswer:
             (entry.ttl_seconds - age for entry, age in zip(self.parts, ages, strict=True)),
             default=0.0,
         )
-        headers = [("etag", self.etag)]
-        if self.last_modified is not None:
-            headers.append(("last-modified", self.last_modified))
-        headers += freshness_headers(oldest, oldest + left, stale_if_error_seconds)
-        headers += self.extra_headers
+        headers = [
+            *self.version_headers,
+            *freshness_header_bytes(oldest, oldest + left, stale_if_error_seconds),
+            *self.extra_headers,
+        ]
         not_modified = condition is not None and etag_matches(condition, self.etag)
         results = [
             (
@@ -98,10 +110,9 @@ class ComposedAnswer:
             )
             for entry, age, how in zip(self.parts, ages, hows, strict=True)
         ]
-        raw = [(name.encode(), value.encode("latin-1")) for name, value in headers]
         if not_modified:
-            return 304, raw, b"", results
-        return 200, raw, self.body, results
+            return 304, headers, b"", results
+        return 200, headers, self.body, results
 
 
 class ComposedAnswers:
